@@ -1,0 +1,1 @@
+"""bitsmith.backends: code generation for real CPUs and GPUs (TVM)."""

@@ -1,0 +1,1 @@
+"""bitsmith: co-design simulator and compiler for low-bit neural-network inference."""

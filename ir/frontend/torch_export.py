@@ -1,0 +1,286 @@
+"""`from_torch`: a torch.nn.Module becomes an IR `Graph` through torch.export.
+
+The module is exported, decomposed to core ATen (keeping the composite ops the IR
+has as single ops: linear, attention, layer and RMS norm, GELU, SiLU), and walked
+node by node. Anything that depends only on buffers and literals (causal masks,
+rotary tables, position ids) is evaluated by torch at lowering time and becomes a
+constant, so the graph holds only the work done per inference. Weights on torch's
+meta device become shape-only constants: a 7B-parameter model lowers in a few MB.
+A few clean-ups then run on the graph (`ir/frontend/cleanup.py`): batch-norm
+folding into the preceding convolution, RMS-norm recognition, dead-code removal.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+import ml_dtypes
+import numpy as np
+import torch
+import torch.fx
+
+from bitsmith.ir import dtypes
+from bitsmith.ir.dtypes import DType
+from bitsmith.ir.errors import UnsupportedOpError
+from bitsmith.ir.graph import Graph, GraphBuilder
+from bitsmith.ir.ops import Op
+from bitsmith.ir.types import TensorType
+
+_TORCH_DTYPES: dict[torch.dtype, DType] = {
+    torch.float64: dtypes.F64,
+    torch.float32: dtypes.F32,
+    torch.float16: dtypes.F16,
+    torch.bfloat16: dtypes.BF16,
+    torch.int64: dtypes.I64,
+    torch.int32: dtypes.I32,
+    torch.int16: dtypes.I16,
+    torch.int8: dtypes.I8,
+    torch.uint8: dtypes.U8,
+    torch.bool: dtypes.BOOL,
+}
+
+# Composite ops the IR represents directly; decomposing them would lose structure
+# the passes and the cost model need (a GEMM's weight, an attention block).
+_PRESERVED = (
+    "linear.default",
+    "scaled_dot_product_attention.default",
+    "layer_norm.default",
+    "rms_norm.default",
+    "gelu.default",
+    "silu.default",
+)
+
+# Ops that only assert or alias: their output is their first input.
+_IDENTITY = {
+    "aten.clone.default", "aten.alias.default", "aten.detach.default", "aten.lift_fresh_copy.default",
+    "aten.contiguous.default", "aten.dropout.default",
+}
+# Ops with no result the graph needs.
+_IGNORED = {"aten._assert_tensor_metadata.default", "aten._assert_scalar.default", "aten.sym_constrain_range_for_size.default"}
+# Ops whose result depends only on their input's shape and dtype.
+_LIKE = {"aten.full_like.default", "aten.zeros_like.default", "aten.ones_like.default", "aten.empty_like.default"}
+
+
+def ir_dtype(dtype: torch.dtype, where: str = "") -> DType:
+    try:
+        return _TORCH_DTYPES[dtype]
+    except KeyError:
+        raise UnsupportedOpError(f"unsupported dtype {dtype}{' in ' + where if where else ''}") from None
+
+
+def to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    tensor = tensor.detach().contiguous().cpu()
+    if tensor.dtype == torch.bfloat16:
+        return tensor.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+    return tensor.numpy()
+
+
+def export(module: torch.nn.Module, example_inputs: Sequence[Any]) -> torch.export.ExportedProgram:
+    """torch.export, decomposed to core ATen but keeping the IR's composite ops."""
+    program = torch.export.export(module, tuple(example_inputs))
+    table = torch.export.default_decompositions()
+    for name in _PRESERVED:
+        table.pop(getattr(torch.ops.aten, name.split(".")[0]).default, None)
+    return program.run_decompositions(table)
+
+
+def from_torch(
+    module: torch.nn.Module,
+    example_inputs: Sequence[Any],
+    *,
+    name: str | None = None,
+    input_names: Sequence[str] | None = None,
+) -> Graph:
+    """Lower `module` (called on `example_inputs`) to a verified IR graph."""
+    from bitsmith.ir.frontend.cleanup import clean_up
+
+    module = module.eval()
+    program = export(module, example_inputs)
+    graph = _Lowering(program, name or type(module).__name__, input_names).run()
+    return clean_up(graph).verify()
+
+
+def origin_of(node: torch.fx.Node) -> str:
+    """Where an exported node came from: the user's source line and module path."""
+    trace = node.meta.get("stack_trace") or ""
+    frames = [line.strip() for line in trace.strip().splitlines() if line.strip().startswith("File ")]
+    where = frames[-1].replace("File ", "", 1) if frames else "unknown source"
+    stack = node.meta.get("nn_module_stack") or {}
+    module = next(reversed(stack.values()))[0] if stack else ""
+    return f"{where}{', module ' + module if module else ''}"
+
+
+class _Lowering:
+    """State of one lowering: the builder, and what each fx node became."""
+
+    def __init__(self, program: torch.export.ExportedProgram, name: str, input_names: Sequence[str] | None) -> None:
+        self.program = program
+        self.builder = GraphBuilder(name)
+        self.env: dict[torch.fx.Node, Any] = {}
+        self.tensors: dict[str, torch.Tensor] = {}  # constant name -> its torch tensor (for folding)
+        self.parameters: set[str] = set()
+        self.literals: dict[tuple[Any, str], str] = {}
+        self.used_names: set[str] = set()
+        self.input_names = list(input_names) if input_names is not None else None
+
+    # --- entry ------------------------------------------------------------------
+    def run(self) -> Graph:
+        from bitsmith.ir.frontend.aten_ops import CONVERTERS
+
+        graph = self.program.graph_module.graph
+        self._placeholders([n for n in graph.nodes if n.op == "placeholder"])
+        outputs: list[str] = []
+        for node in graph.nodes:
+            if node.op == "call_function":
+                self.env[node] = self._call(node, CONVERTERS)
+            elif node.op == "output":
+                outputs = [self.name_of(arg) for arg in torch.utils._pytree.tree_leaves(node.args[0])
+                           if isinstance(arg, torch.fx.Node)]
+        return self.builder.build(outputs)
+
+    def _placeholders(self, nodes: list[torch.fx.Node]) -> None:
+        signature = self.program.graph_signature
+        kinds = torch.export.graph_signature.InputKind
+        state = {**self.program.state_dict, **self.program.constants}
+        user_index = 0
+        for spec, node in zip(signature.input_specs, nodes):
+            if spec.kind == kinds.USER_INPUT:
+                wanted = self.input_names[user_index] if self.input_names else node.name
+                user_index += 1
+                value = node.meta["val"]
+                self.env[node] = self.builder.input(wanted, TensorType(value.shape, ir_dtype(value.dtype, wanted)))
+            else:
+                origin = "parameter" if spec.kind == kinds.PARAMETER else "buffer"
+                self.env[node] = self.add_tensor_constant(spec.target, state[spec.target], origin)
+                if origin == "parameter":
+                    self.parameters.add(self.env[node])
+
+    # --- constants ----------------------------------------------------------------
+    def add_tensor_constant(self, name: str, tensor: torch.Tensor, origin: str, layout: str = "") -> str:
+        if tensor.device.type == "meta":
+            const = self.builder.constant(
+                name, type=TensorType(tensor.shape, ir_dtype(tensor.dtype, name), layout), origin=origin)
+        else:
+            const = self.builder.constant(name, data=to_numpy(tensor), origin=origin,
+                                          type=TensorType(tensor.shape, ir_dtype(tensor.dtype, name), layout))
+        self.tensors[const] = tensor
+        return const
+
+    def literal(self, value: float | int | bool, dtype: DType) -> str:
+        """A 0-d constant for a Python scalar operand, shared by equal scalars."""
+        key = (value, dtype.name)
+        if key not in self.literals:
+            array = np.asarray(value, dtype=dtype.to_numpy())
+            self.literals[key] = self.builder.constant("c", data=array, origin="literal")
+            self.tensors[self.literals[key]] = torch.from_numpy(array.copy()) if dtype != dtypes.BF16 else torch.tensor(value, dtype=torch.bfloat16)
+        return self.literals[key]
+
+    # --- one node --------------------------------------------------------------------
+    def _call(self, node: torch.fx.Node, converters: dict) -> Any:
+        target = str(node.target)
+        if node.target is operator.getitem:
+            return self._getitem(node)
+        if target in _IGNORED:
+            return None
+        if target in _IDENTITY:
+            return self.env[node.args[0]]
+        if self._foldable(node):
+            return self._fold(node)
+        converter = converters.get(target)
+        if converter is None:
+            raise UnsupportedOpError(f"unsupported op {target} (from {origin_of(node)})")
+        return converter(self, node)
+
+    def _getitem(self, node: torch.fx.Node) -> Any:
+        source, index = node.args
+        parts = self.env[source]
+        if isinstance(parts, tuple) and parts[index] is not None:
+            return parts[index]
+        raise UnsupportedOpError(
+            f"unsupported use of output {index} of {source.target} (from {origin_of(node)})")
+
+    def _inputs(self, node: torch.fx.Node) -> list[torch.fx.Node]:
+        return [a for a in torch.utils._pytree.tree_leaves((node.args, node.kwargs)) if isinstance(a, torch.fx.Node)]
+
+    def _foldable(self, node: torch.fx.Node) -> bool:
+        """True when the node's result is known at compile time: every tensor it reads
+        is a buffer, literal or folded value (never a parameter: weights stay weights)."""
+        if str(node.target) in _LIKE:
+            return True
+        for arg in self._inputs(node):
+            name = self.env.get(arg)
+            if not isinstance(name, str) or name not in self.tensors or name in self.parameters:
+                return False
+        return True
+
+    def _fold(self, node: torch.fx.Node) -> Any:
+        inputs = self._inputs(node)
+        on_meta = any(self.tensors[self.env[a]].device.type == "meta" for a in inputs if a in self.env and isinstance(self.env[a], str) and self.env[a] in self.tensors)
+        device = torch.device("meta" if on_meta else "cpu")
+
+        def materialise(arg: Any) -> Any:
+            if isinstance(arg, torch.fx.Node):
+                if str(node.target) in _LIKE:
+                    val = arg.meta["val"]
+                    return torch.zeros(val.shape, dtype=val.dtype, device=device)
+                return self.tensors[self.env[arg]].to(device)
+            if isinstance(arg, torch.device):
+                return device
+            return arg
+
+        args, kwargs = torch.utils._pytree.tree_map(materialise, (node.args, node.kwargs))
+        if "device" in kwargs:
+            kwargs["device"] = device
+        with torch.no_grad():
+            result = node.target(*args, **kwargs)
+        if isinstance(result, torch.Tensor):
+            return self.add_tensor_constant(node.name, result, "folded")
+        if isinstance(result, (tuple, list)):
+            return tuple(self.add_tensor_constant(f"{node.name}_{i}", r, "folded") if isinstance(r, torch.Tensor) else None
+                         for i, r in enumerate(result))
+        raise UnsupportedOpError(f"cannot fold {node.target} (from {origin_of(node)}): returns {type(result).__name__}")
+
+    # --- helpers for converters --------------------------------------------------------
+    def name_of(self, arg: Any) -> str:
+        value = self.env[arg]
+        if not isinstance(value, str):
+            raise UnsupportedOpError(f"{arg.target} produced no single tensor (from {origin_of(arg)})")
+        return value
+
+    def tensor(self, arg: Any, like: DType) -> str:
+        """The IR value for an operand: an fx node's value, or a literal for a scalar."""
+        if isinstance(arg, torch.fx.Node):
+            return self.name_of(arg)
+        return self.literal(arg, like)
+
+    def out_type(self, node: torch.fx.Node) -> TensorType:
+        val = node.meta["val"]
+        return TensorType(tuple(int(d) for d in val.shape), ir_dtype(val.dtype, str(node.target)))
+
+    def type_of(self, name: str) -> TensorType:
+        return self.builder.type_of(name)
+
+    def emit(self, op: Op, inputs: Sequence[str], attrs: dict[str, Any] | None = None, *,
+             node: torch.fx.Node, check: bool = True, layout: str = "") -> str:
+        """Append an IR node for (part of) an fx node; when `check`, its inferred type
+        must equal what torch says the fx node produces."""
+        name = self.builder.op(op, inputs, attrs, name=self._pick_name(op, node), layout=layout)
+        if check:
+            ours, theirs = self.type_of(name), self.out_type(node)
+            if (ours.shape, ours.dtype) != (theirs.shape, theirs.dtype):
+                raise UnsupportedOpError(
+                    f"lowering {node.target} as {op.value} gives {ours}, torch says {theirs} (from {origin_of(node)})")
+        return name
+
+    def _pick_name(self, op: Op, node: torch.fx.Node) -> str:
+        """Layers are named by their module path (`layers.0.mlp.down_proj`), so
+        per-layer tables read like the model; everything else keeps torch's name."""
+        stack = node.meta.get("nn_module_stack") or {}
+        if op in (Op.LINEAR, Op.CONV2D, Op.EMBEDDING, Op.LAYER_NORM, Op.RMS_NORM, Op.ATTENTION) and stack:
+            path = next(reversed(stack.values()))[0]
+            if path and path not in self.used_names:
+                self.used_names.add(path)
+                return path
+        return node.name

@@ -1,0 +1,114 @@
+"""The validator: every rule a well-formed graph keeps, each failure naming the node.
+
+Rules: names are unique; a node reads only values defined before it (topological
+order); arity and attributes match the op's signature; each node's declared type
+is what the shape rules infer from its inputs; constant data matches its type;
+layouts have one letter per axis; outputs exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from bitsmith.ir.dtypes import from_numpy
+from bitsmith.ir.errors import VerifyError
+from bitsmith.ir.ops import OP_SIGNATURES, REQUIRED, Op
+from bitsmith.ir.shapes import infer_type
+from bitsmith.ir.types import TensorType
+
+if TYPE_CHECKING:
+    from bitsmith.ir.graph import Graph, Node
+
+
+def complete_attrs(op: Op, attrs: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """`attrs` with defaults filled in; rejects unknown and missing attributes."""
+    signature = OP_SIGNATURES[op].attrs
+    unknown = set(attrs) - set(signature)
+    if unknown:
+        raise VerifyError(f"node %{where} ({op.value}): unknown attribute {sorted(unknown)[0]!r}; "
+                          f"{op.value} takes {sorted(signature) or 'none'}")
+    full = {k: attrs.get(k, default) for k, default in signature.items()}
+    missing = [k for k, v in full.items() if v is REQUIRED]
+    if missing:
+        raise VerifyError(f"node %{where} ({op.value}): missing attribute {missing[0]!r}")
+    return full
+
+
+def _check_type_layout(name: str, t: TensorType) -> None:
+    if t.layout and len(t.layout) != t.rank:
+        raise VerifyError(f"value %{name}: layout {t.layout!r} names {len(t.layout)} axes but the type has rank {t.rank}")
+    if any(d < 0 for d in t.shape):
+        raise VerifyError(f"value %{name}: negative dimension in {t}")
+
+
+def _check_node(node: Node, types: dict[str, TensorType]) -> None:
+    where = f"node %{node.name} ({node.op.value})"
+    sig = OP_SIGNATURES[node.op]
+    if not sig.min_inputs <= len(node.inputs) <= sig.max_inputs:
+        expected = sig.min_inputs if sig.min_inputs == sig.max_inputs else f"{sig.min_inputs}-{sig.max_inputs}"
+        raise VerifyError(f"{where}: takes {expected} inputs, got {len(node.inputs)}")
+    for name in node.inputs:
+        if name not in types:
+            raise VerifyError(f"{where}: reads %{name}, which is not defined before it")
+    if dict(node.attrs) != complete_attrs(node.op, node.attrs, node.name):
+        raise VerifyError(f"{where}: attributes must be complete (defaults filled in)")
+    inferred = infer_type(node.op, [types[i] for i in node.inputs], node.attrs, node.name)
+    declared = node.type
+    if (inferred.shape, inferred.dtype) != (declared.shape, declared.dtype):
+        raise VerifyError(f"{where}: declared type {declared} but its inputs give {inferred}")
+
+
+def verify(graph: Graph) -> None:
+    """Raise VerifyError at the first broken rule."""
+    types: dict[str, TensorType] = {}
+
+    def define(name: str, t: TensorType) -> None:
+        if name in types:
+            raise VerifyError(f"graph {graph.name}: name %{name} is defined twice")
+        _check_type_layout(name, t)
+        types[name] = t
+
+    for value in graph.inputs:
+        define(value.name, value.type)
+    for const in graph.constants:
+        define(const.name, const.type)
+        if const.data is not None:
+            actual = TensorType(const.data.shape, from_numpy(const.data.dtype))
+            if (actual.shape, actual.dtype) != (const.type.shape, const.type.dtype):
+                raise VerifyError(f"constant %{const.name}: data is {actual} but its type says {const.type}")
+    for node in graph.nodes:
+        _check_node(node, types)
+        define(node.name, node.type)
+    if not graph.outputs:
+        raise VerifyError(f"graph {graph.name}: has no outputs")
+    for name in graph.outputs:
+        if name not in types:
+            raise VerifyError(f"graph {graph.name}: output %{name} is not defined")
+
+
+def toposort_nodes(graph: Graph) -> list[Node]:
+    """Nodes in a stable topological order (Kahn's algorithm, ties by position)."""
+    import heapq
+
+    produced = {n.name: i for i, n in enumerate(graph.nodes)}
+    waiting = [sum(1 for src in set(n.inputs) if src in produced) for n in graph.nodes]
+    readers: dict[str, list[int]] = {}
+    for i, node in enumerate(graph.nodes):
+        for src in set(node.inputs):
+            if src in produced:
+                readers.setdefault(src, []).append(i)
+    ready = [i for i, w in enumerate(waiting) if w == 0]
+    heapq.heapify(ready)
+    order: list[Node] = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(graph.nodes[i])
+        for j in readers.get(graph.nodes[i].name, []):
+            waiting[j] -= 1
+            if waiting[j] == 0:
+                heapq.heappush(ready, j)
+    if len(order) != len(graph.nodes):
+        stuck = next(n.name for i, n in enumerate(graph.nodes) if waiting[i] > 0)
+        raise VerifyError(f"graph {graph.name}: cycle through node %{stuck}")
+    return order

@@ -1,0 +1,1 @@
+"""bitsmith.passes: graph transformations (datatype assignment, bit allocation, tiling, fusion)."""

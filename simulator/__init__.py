@@ -1,0 +1,1 @@
+"""bitsmith.simulator: processing-element models, memory hierarchy and cycle engines."""

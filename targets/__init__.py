@@ -1,0 +1,1 @@
+"""bitsmith.targets: hardware descriptions (schema, loader, shipped YAML library)."""
