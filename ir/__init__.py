@@ -8,14 +8,14 @@ and interpreting it never imports torch.
 from typing import Any
 
 from bitsmith.ir.dtypes import DType
-from bitsmith.ir.errors import BitsmithError, GraphFormatError, InterpretError, UnsupportedOpError, VerifyError
+from bitsmith.ir.errors import BitsmithError, ExportError, GraphFormatError, InterpretError, UnsupportedOpError, VerifyError
 from bitsmith.ir.graph import Constant, Graph, GraphBuilder, Node, Value
 from bitsmith.ir.interpret import interpret
 from bitsmith.ir.ops import Op
 from bitsmith.ir.types import TensorType
 
 __all__ = [
-    "BitsmithError", "Constant", "DType", "Graph", "GraphBuilder", "GraphFormatError", "InterpretError", "Node",
+    "BitsmithError", "Constant", "ExportError", "DType", "Graph", "GraphBuilder", "GraphFormatError", "InterpretError", "Node",
     "Op", "TensorType", "UnsupportedOpError", "Value", "VerifyError", "from_torch", "interpret",
 ]
 

@@ -83,9 +83,25 @@ def from_numpy(np_dtype: np.dtype) -> DType:
         raise KeyError(f"numpy dtype {np_dtype} has no IR dtype") from None
 
 
+_CATEGORY = {"bool": 0, "uint": 1, "int": 1, "float": 2}
+
+
 def promote(a: DType, b: DType) -> DType:
-    """Result type of arithmetic on two tensors, by numpy's promotion rules."""
-    return from_numpy(np.result_type(a.to_numpy(), b.to_numpy()))
+    """Result type of arithmetic on two tensors, by torch's rules (which the
+    lowered models follow): the higher category wins (bool < integer < float)
+    whatever the widths, so f16 + i64 is f16; within a category the wider type
+    wins; f16 with bf16 gives f32, u8 with i8 gives i16."""
+    if a == b:
+        return a
+    ca, cb = _CATEGORY[a.kind], _CATEGORY[b.kind]
+    if ca != cb:
+        return a if ca > cb else b
+    if {a, b} == {F16, BF16}:
+        return F32
+    if a.kind != b.kind:  # signed with unsigned: the signed type wide enough for both
+        signed, unsigned = (a, b) if a.kind == "int" else (b, a)
+        return signed if signed.bits > unsigned.bits else _BY_NAME[f"i{min(64, unsigned.bits * 2)}"]
+    return a if a.bits >= b.bits else b
 
 
 def all_dtypes() -> tuple[DType, ...]:

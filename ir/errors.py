@@ -18,6 +18,10 @@ class GraphFormatError(BitsmithError):
     """A saved graph file is missing, truncated, corrupt or of an unknown version."""
 
 
+class ExportError(BitsmithError):
+    """torch.export could not trace a model; carries torch's first line of reason."""
+
+
 class UnsupportedOpError(BitsmithError):
     """A frontend met an operation outside the IR's op set; names it and its origin."""
 

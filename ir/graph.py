@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bitsmith.ir.dtypes import DType
+from bitsmith.ir.names import sanitize_name
 from bitsmith.ir.ops import Op
 from bitsmith.ir.types import TensorType
 
@@ -52,7 +53,9 @@ class Constant:
         if self.origin not in CONSTANT_ORIGINS:
             raise ValueError(f"constant {self.name}: origin must be one of {CONSTANT_ORIGINS}")
         if self.data is not None:
-            data = np.array(self.data, order="C", copy=None)  # ascontiguousarray would make 0-d arrays 1-d
+            # A read-only view: the graph cannot change the data, and the caller's
+            # array (often shared with a torch tensor) is neither copied nor frozen.
+            data = np.array(self.data, order="C", copy=None).view()
             data.setflags(write=False)
             object.__setattr__(self, "data", data)
 
@@ -202,13 +205,14 @@ class Graph:
         return self if nodes == list(self.nodes) else self.replace(nodes=nodes)
 
     # --- views ----------------------------------------------------------------
-    def to_networkx(self) -> networkx.DiGraph:
-        """A networkx DiGraph: one vertex per value (inputs, constants, nodes),
-        edges from each value to the nodes that read it. Vertex data: `kind`
+    def to_networkx(self) -> networkx.MultiDiGraph:
+        """A networkx MultiDiGraph: one vertex per value (inputs, constants, nodes),
+        one edge per operand from a value to the node that reads it (`concat(x, x)`
+        has two, keyed by operand `index`). Vertex data: `kind`
         (input/constant/node), `type`, and `op` for nodes."""
         import networkx as nx
 
-        g = nx.DiGraph(name=self.name)
+        g = nx.MultiDiGraph(name=self.name)
         for v in self.inputs:
             g.add_node(v.name, kind="input", type=v.type)
         for c in self.constants:
@@ -216,7 +220,7 @@ class Graph:
         for n in self.nodes:
             g.add_node(n.name, kind="node", type=n.type, op=n.op, attrs=dict(n.attrs))
             for i, src in enumerate(n.inputs):
-                g.add_edge(src, n.name, index=i)
+                g.add_edge(src, n.name, key=i, index=i)
         return g
 
     def verify(self) -> Graph:
@@ -323,12 +327,3 @@ class GraphBuilder:
 
     def build(self, outputs: Iterable[str]) -> Graph:
         return Graph(self.name, tuple(self._inputs), tuple(self._constants), tuple(self._nodes), tuple(outputs))
-
-
-_NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")
-
-
-def sanitize_name(name: str) -> str:
-    """Names in the IR use letters, digits, `_` and `.` only, so the text form parses."""
-    cleaned = "".join(ch if ch in _NAME_OK else "_" for ch in name)
-    return cleaned or "v"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from bitsmith.ir.dtypes import from_numpy
 from bitsmith.ir.errors import VerifyError
+from bitsmith.ir.names import sanitize_name
 from bitsmith.ir.ops import OP_SIGNATURES, REQUIRED, Op
 from bitsmith.ir.shapes import infer_type
 from bitsmith.ir.types import TensorType
@@ -64,6 +65,8 @@ def verify(graph: Graph) -> None:
     types: dict[str, TensorType] = {}
 
     def define(name: str, t: TensorType) -> None:
+        if not name or sanitize_name(name) != name:
+            raise VerifyError(f"graph {graph.name}: name {name!r} may use only letters, digits, '_' and '.'")
         if name in types:
             raise VerifyError(f"graph {graph.name}: name %{name} is defined twice")
         _check_type_layout(name, t)

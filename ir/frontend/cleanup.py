@@ -100,15 +100,22 @@ def _folded_conv_params(conv: Node, weight: Constant, bias: Constant | None, sca
 
 
 def fuse_rms_norm(graph: Graph) -> Graph:
-    """Recognise w * (x * rsqrt(mean(x^2, -1) + eps)) as rms_norm(x, w)."""
-    nodes = []
+    """Recognise w * (x * rsqrt(mean(x^2, -1) + eps)) as rms_norm(x, w), named
+    after its weight's module (`layers.0.input_layernorm`)."""
+    nodes, renames = [], {}
+    taken = {v.name for v in graph.inputs} | {c.name for c in graph.constants} | {n.name for n in graph.nodes}
     for node in graph.nodes:
         match = _match_rms_norm(graph, node) if node.op is Op.MUL else None
         if match is not None:
             x, weight, eps = match
-            node = Node(Op.RMS_NORM, (x, weight), node.output, {"eps": eps, "ndim": 1})
+            name = weight.removesuffix(".weight")
+            if name != weight and name not in taken:
+                taken.add(name)
+                renames[node.name] = name
+            output = Value(renames.get(node.name, node.name), node.type)
+            node = Node(Op.RMS_NORM, (x, weight), output, {"eps": eps, "ndim": 1})
         nodes.append(node)
-    return graph.replace(nodes=nodes)
+    return _renamed(graph, nodes, renames) if nodes != list(graph.nodes) else graph
 
 
 def _match_rms_norm(graph: Graph, node: Node) -> tuple[str, str, float] | None:

@@ -23,7 +23,7 @@ import torch.fx
 
 from bitsmith.ir import dtypes
 from bitsmith.ir.dtypes import DType
-from bitsmith.ir.errors import UnsupportedOpError
+from bitsmith.ir.errors import ExportError, UnsupportedOpError
 from bitsmith.ir.graph import Graph, GraphBuilder
 from bitsmith.ir.ops import Op
 from bitsmith.ir.types import TensorType
@@ -79,7 +79,11 @@ def to_numpy(tensor: torch.Tensor) -> np.ndarray:
 
 def export(module: torch.nn.Module, example_inputs: Sequence[Any]) -> torch.export.ExportedProgram:
     """torch.export, decomposed to core ATen but keeping the IR's composite ops."""
-    program = torch.export.export(module, tuple(example_inputs))
+    try:
+        program = torch.export.export(module, tuple(example_inputs))
+    except Exception as err:  # torch raises many types; the user needs the reason, once
+        reason = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        raise ExportError(f"torch.export failed on {type(module).__name__}: {reason}") from err
     table = torch.export.default_decompositions()
     for name in _PRESERVED:
         table.pop(getattr(torch.ops.aten, name.split(".")[0]).default, None)
@@ -112,6 +116,20 @@ def origin_of(node: torch.fx.Node) -> str:
     return f"{where}{', module ' + module if module else ''}"
 
 
+def _wrapper_prefix(paths: Sequence[str]) -> str:
+    """The dotted prefix all parameter paths share (`lm.` when a zoo wrapper holds
+    the model as `self.lm`), dropped from IR names so they read like the model."""
+    if not paths:
+        return ""
+    parts = [p.split(".")[:-1] for p in paths]
+    common = []
+    for level in zip(*parts):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    return "".join(f"{c}." for c in common)
+
+
 class _Lowering:
     """State of one lowering: the builder, and what each fx node became."""
 
@@ -124,6 +142,7 @@ class _Lowering:
         self.literals: dict[tuple[Any, str], str] = {}
         self.used_names: set[str] = set()
         self.input_names = list(input_names) if input_names is not None else None
+        self.prefix = _wrapper_prefix([spec.target for spec in program.graph_signature.input_specs if spec.target])
 
     # --- entry ------------------------------------------------------------------
     def run(self) -> Graph:
@@ -153,9 +172,13 @@ class _Lowering:
                 self.env[node] = self.builder.input(wanted, TensorType(value.shape, ir_dtype(value.dtype, wanted)))
             else:
                 origin = "parameter" if spec.kind == kinds.PARAMETER else "buffer"
-                self.env[node] = self.add_tensor_constant(spec.target, state[spec.target], origin)
+                self.env[node] = self.add_tensor_constant(self.short(spec.target), state[spec.target], origin)
                 if origin == "parameter":
                     self.parameters.add(self.env[node])
+
+    def short(self, path: str) -> str:
+        """A module or parameter path without the wrapper prefix every path shares."""
+        return path[len(self.prefix):] if path.startswith(self.prefix) else path
 
     # --- constants ----------------------------------------------------------------
     def add_tensor_constant(self, name: str, tensor: torch.Tensor, origin: str, layout: str = "") -> str:
@@ -217,7 +240,7 @@ class _Lowering:
 
     def _fold(self, node: torch.fx.Node) -> Any:
         inputs = self._inputs(node)
-        on_meta = any(self.tensors[self.env[a]].device.type == "meta" for a in inputs if a in self.env and isinstance(self.env[a], str) and self.env[a] in self.tensors)
+        on_meta = str(node.target) not in _LIKE and any(self.tensors[self.env[a]].device.type == "meta" for a in inputs)
         device = torch.device("meta" if on_meta else "cpu")
 
         def materialise(arg: Any) -> Any:
@@ -230,9 +253,7 @@ class _Lowering:
                 return device
             return arg
 
-        args, kwargs = torch.utils._pytree.tree_map(materialise, (node.args, node.kwargs))
-        if "device" in kwargs:
-            kwargs["device"] = device
+        args, kwargs = torch.utils._pytree.tree_map(materialise, (tuple(node.args), dict(node.kwargs)))
         with torch.no_grad():
             result = node.target(*args, **kwargs)
         if isinstance(result, torch.Tensor):
@@ -279,7 +300,7 @@ class _Lowering:
         per-layer tables read like the model; everything else keeps torch's name."""
         stack = node.meta.get("nn_module_stack") or {}
         if op in (Op.LINEAR, Op.CONV2D, Op.EMBEDDING, Op.LAYER_NORM, Op.RMS_NORM, Op.ATTENTION) and stack:
-            path = next(reversed(stack.values()))[0]
+            path = self.short(next(reversed(stack.values()))[0])
             if path and path not in self.used_names:
                 self.used_names.add(path)
                 return path

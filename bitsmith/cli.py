@@ -1,0 +1,111 @@
+"""The `bitsmith` command line. Each command wires the API to rich output; bad
+input ends in one line on stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bitsmith.ir.errors import BitsmithError
+
+app = typer.Typer(
+    name="bitsmith",
+    help="Co-design simulator and compiler for low-bit neural-network inference.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+
+ModelArg = Annotated[str, typer.Argument(help="A zoo name (see `bitsmith models`) or path/file.py:factory.")]
+SeqLen = Annotated[int | None, typer.Option("--seq-len", "-s", help="Sequence length S (LLMs: prefill tokens, or KV-cache length when decoding).")]
+Phase = Annotated[str, typer.Option("--phase", help="LLMs: 'prefill' (S tokens) or 'decode' (one token, KV cache of S).")]
+Batch = Annotated[int, typer.Option("--batch", "-b", help="Batch size.")]
+
+
+@app.command()
+def models() -> None:
+    """List the model zoo."""
+    from bitsmith.zoo import list_models
+
+    table = Table(title="bitsmith model zoo")
+    for column in ("name", "family", "weights", "description"):
+        table.add_column(column)
+    for spec in list_models():
+        table.add_row(spec.name, spec.family, "shape-only" if spec.shape_only else "real",
+                      spec.description)
+    console.print(table)
+
+
+@app.command()
+def lower(
+    model: ModelArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the graph (JSON, plus an .npz sidecar for weights).")],
+    seq_len: SeqLen = None,
+    phase: Phase = "prefill",
+    batch: Batch = 1,
+    all_layers: Annotated[bool, typer.Option("--all-layers", help="List every layer, not the first 40.")] = False,
+) -> None:
+    """Lower MODEL through torch.export to the IR, save it, and summarise it."""
+    from bitsmith.api import lower as lower_model
+    from bitsmith.summary import print_summary
+
+    if phase not in ("prefill", "decode"):
+        raise typer.BadParameter(f"must be 'prefill' or 'decode', got {phase!r}", param_hint="--phase")
+    with console.status(f"lowering {model} ..."):
+        graph = lower_model(model, seq_len=seq_len, phase=phase, batch=batch)
+        graph.save(str(output))
+    print_summary(graph, console, max_layers=None if all_layers else 40)
+    console.print(f"wrote {output}")
+
+
+@app.command()
+def show(
+    path: Annotated[Path, typer.Argument(help="A graph saved by `bitsmith lower`.")],
+    summary: Annotated[bool, typer.Option("--summary", help="Print the per-layer summary instead of the text form.")] = False,
+) -> None:
+    """Print a saved graph in the IR's text form (one line per node)."""
+    from bitsmith.ir.graph import Graph
+    from bitsmith.summary import print_summary
+
+    graph = Graph.load(str(path))
+    if summary:
+        print_summary(graph, console)
+    else:
+        print(graph)
+
+
+@app.command()
+def demo() -> None:
+    """Run the main job on a built-in model (MiniLM, lowered and checked against torch)."""
+    from bitsmith.demo import run_demo
+
+    run_demo(console)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from bitsmith.zoo.errors import ZooError
+
+    return (BitsmithError, ZooError)
+
+
+def main() -> None:
+    """Entry point: typer in non-standalone mode, so errors are ours to report."""
+    try:
+        app(standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as usage:
+        usage.show()
+        sys.exit(usage.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except _user_errors() as err:
+        Console(stderr=True).print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(1)
