@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from bitsmith.zoo import LoadedModel
 
 
-def load(model: str, *, seq_len: int | None = None, phase: str = "prefill", batch: int = 1) -> LoadedModel:
-    """A zoo model by name, or a user's model as `path/file.py:factory`."""
+def load(model: str, *, seq_len: int | None = None, phase: str = "prefill", batch: int | None = None) -> LoadedModel:
+    """A zoo model by name, or a user's model as `path/file.py:factory`; None
+    leaves a setting at the model's default."""
     from bitsmith.zoo import load_model
 
     return load_model(model, seq_len=seq_len, phase=phase, batch=batch)
@@ -29,7 +30,7 @@ def lower(
     *,
     seq_len: int | None = None,
     phase: str = "prefill",
-    batch: int = 1,
+    batch: int | None = None,
 ) -> Graph:
     """Lower a model to a verified IR graph.
 

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -26,7 +25,7 @@ console = Console()
 ModelArg = Annotated[str, typer.Argument(help="A zoo name (see `bitsmith models`) or path/file.py:factory.")]
 SeqLen = Annotated[int | None, typer.Option("--seq-len", "-s", help="Sequence length S (LLMs: prefill tokens, or KV-cache length when decoding).")]
 Phase = Annotated[str, typer.Option("--phase", help="LLMs: 'prefill' (S tokens) or 'decode' (one token, KV cache of S).")]
-Batch = Annotated[int, typer.Option("--batch", "-b", help="Batch size.")]
+Batch = Annotated[int | None, typer.Option("--batch", "-b", help="Batch size (default: the model's own).")]
 
 
 @app.command()
@@ -49,7 +48,7 @@ def lower(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the graph (JSON, plus an .npz sidecar for weights).")],
     seq_len: SeqLen = None,
     phase: Phase = "prefill",
-    batch: Batch = 1,
+    batch: Batch = None,
     all_layers: Annotated[bool, typer.Option("--all-layers", help="List every layer, not the first 40.")] = False,
 ) -> None:
     """Lower MODEL through torch.export to the IR, save it, and summarise it."""
@@ -96,16 +95,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def main() -> None:
-    """Entry point: typer in non-standalone mode, so errors are ours to report."""
+    """Entry point. Usage errors are typer's to report; bitsmith's own errors on
+    bad input become one line on stderr and exit status 1."""
     try:
-        app(standalone_mode=False)
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
-    except click.ClickException as usage:
-        usage.show()
-        sys.exit(usage.exit_code)
-    except click.exceptions.Abort:
-        sys.exit(130)
+        app()
     except _user_errors() as err:
         Console(stderr=True).print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
         sys.exit(1)

@@ -13,6 +13,7 @@ folding into the preceding convolution, RMS-norm recognition, dead-code removal.
 from __future__ import annotations
 
 import operator
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -80,14 +81,18 @@ def to_numpy(tensor: torch.Tensor) -> np.ndarray:
 def export(module: torch.nn.Module, example_inputs: Sequence[Any]) -> torch.export.ExportedProgram:
     """torch.export, decomposed to core ATen but keeping the IR's composite ops."""
     try:
-        program = torch.export.export(module, tuple(example_inputs))
+        with warnings.catch_warnings():  # torch's own deprecation chatter, not the user's concern
+            warnings.simplefilter("ignore", FutureWarning)
+            program = torch.export.export(module, tuple(example_inputs))
     except Exception as err:  # torch raises many types; the user needs the reason, once
         reason = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
         raise ExportError(f"torch.export failed on {type(module).__name__}: {reason}") from err
     table = torch.export.default_decompositions()
     for name in _PRESERVED:
         table.pop(getattr(torch.ops.aten, name.split(".")[0]).default, None)
-    return program.run_decompositions(table)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return program.run_decompositions(table)
 
 
 def from_torch(

@@ -1,0 +1,161 @@
+"""The `bitsmith` command line: each command works, and each kind of bad input ends
+in one line on stderr naming the culprit and a non-zero exit (never a traceback)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from bitsmith.cli import main
+
+
+def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["bitsmith", *args])
+    monkeypatch.setenv("COLUMNS", "200")
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_line_error(err: str) -> str:
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_help_lists_every_command(monkeypatch, capsys) -> None:
+    code, out, _ = run(monkeypatch, capsys, "--help")
+    assert code == 0
+    for command in ("models", "lower", "show", "demo"):
+        assert command in out
+
+
+@pytest.mark.parametrize("command", ["models", "lower", "show", "demo"])
+def test_every_command_has_help(monkeypatch, capsys, command: str) -> None:
+    code, out, _ = run(monkeypatch, capsys, command, "--help")
+    assert code == 0 and "Usage" in out
+
+
+def test_models_lists_the_zoo(monkeypatch, capsys) -> None:
+    code, out, _ = run(monkeypatch, capsys, "models")
+    assert code == 0
+    for name in ("mlp", "resnet-tiny", "llama-tiny", "minilm", "llama2-7b", "llama2-13b", "llama3-8b",
+                 "opt-1.3b", "phi-2", "yi-6b"):
+        assert name in out
+
+
+def test_lower_then_show_round_trip(monkeypatch, capsys, tmp_path: Path) -> None:
+    out_file = tmp_path / "mlp.json"
+    code, out, err = run(monkeypatch, capsys, "lower", "mlp", "-o", str(out_file))
+    assert code == 0, err
+    assert out_file.exists() and out_file.with_suffix(".npz").exists()
+    assert "parameters:" in out and "MACs:" in out
+    code, out, err = run(monkeypatch, capsys, "show", str(out_file))
+    assert code == 0, err
+    assert out.startswith("graph mlp(%x: f32[")
+    assert any(line.strip().startswith("%") and "= linear(" in line for line in out.splitlines())
+
+
+def test_unknown_model_lists_the_valid_names(monkeypatch, capsys, tmp_path: Path) -> None:
+    code, _, err = run(monkeypatch, capsys, "lower", "lama-tiny", "-o", str(tmp_path / "x.json"))
+    line = one_line_error(err)
+    assert code != 0
+    assert "lama-tiny" in line and "llama-tiny" in line and "minilm" in line
+
+
+def test_missing_user_file(monkeypatch, capsys, tmp_path: Path) -> None:
+    code, _, err = run(monkeypatch, capsys, "lower", f"{tmp_path}/nope.py:make", "-o", str(tmp_path / "x.json"))
+    line = one_line_error(err)
+    assert code != 0 and "nope.py" in line
+
+
+def test_missing_factory(monkeypatch, capsys, tmp_path: Path) -> None:
+    (tmp_path / "model.py").write_text("import torch\n")
+    code, _, err = run(monkeypatch, capsys, "lower", f"{tmp_path}/model.py:make", "-o", str(tmp_path / "x.json"))
+    line = one_line_error(err)
+    assert code != 0 and "make" in line
+
+
+def test_factory_that_fails(monkeypatch, capsys, tmp_path: Path) -> None:
+    (tmp_path / "model.py").write_text("def make():\n    raise RuntimeError('weights are on holiday')\n")
+    code, _, err = run(monkeypatch, capsys, "lower", f"{tmp_path}/model.py:make", "-o", str(tmp_path / "x.json"))
+    line = one_line_error(err)
+    assert code != 0 and "weights are on holiday" in line
+
+
+def test_op_outside_the_ir_names_the_aten_op_and_its_source(monkeypatch, capsys, tmp_path: Path) -> None:
+    (tmp_path / "model.py").write_text(
+        "import torch\n"
+        "class Running(torch.nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        return torch.cumsum(x, dim=0)\n"
+        "def make():\n"
+        "    return Running(), (torch.randn(4, 3),)\n"
+    )
+    code, _, err = run(monkeypatch, capsys, "lower", f"{tmp_path}/model.py:make", "-o", str(tmp_path / "x.json"))
+    line = one_line_error(err)
+    assert code != 0
+    assert "aten.cumsum" in line and "model.py" in line and "line 4" in line
+
+
+def test_user_model_lowers(monkeypatch, capsys, tmp_path: Path) -> None:
+    (tmp_path / "model.py").write_text(
+        "import torch\n"
+        "def make():\n"
+        "    return torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU()), (torch.randn(2, 8),)\n"
+    )
+    code, out, err = run(monkeypatch, capsys, "lower", f"{tmp_path}/model.py:make", "-o", str(tmp_path / "m.json"))
+    assert code == 0, err
+    assert "linear" in out
+
+
+@pytest.fixture
+def saved_mlp(tmp_path: Path) -> Path:
+    from bitsmith.api import lower
+
+    path = tmp_path / "mlp.json"
+    lower("mlp").save(str(path))
+    return path
+
+
+def test_truncated_json(monkeypatch, capsys, saved_mlp: Path) -> None:
+    text = saved_mlp.read_text()
+    saved_mlp.write_text(text[: len(text) // 2])
+    code, _, err = run(monkeypatch, capsys, "show", str(saved_mlp))
+    line = one_line_error(err)
+    assert code != 0 and "mlp.json" in line
+
+
+def test_corrupt_json(monkeypatch, capsys, saved_mlp: Path) -> None:
+    saved_mlp.write_bytes(b"\x00\xff not json at all")
+    code, _, err = run(monkeypatch, capsys, "show", str(saved_mlp))
+    assert code != 0 and "mlp.json" in one_line_error(err)
+
+
+def test_missing_file(monkeypatch, capsys, tmp_path: Path) -> None:
+    code, _, err = run(monkeypatch, capsys, "show", str(tmp_path / "absent.json"))
+    assert code != 0 and "absent.json" in one_line_error(err)
+
+
+def test_shape_mismatch_is_caught_by_the_validator(monkeypatch, capsys, saved_mlp: Path) -> None:
+    doc = json.loads(saved_mlp.read_text())
+    node = next(n for n in doc["graph"]["nodes"] if n["op"] == "linear")
+    node["output"]["shape"][-1] += 1  # the saved type no longer follows from the inputs
+    saved_mlp.write_text(json.dumps(doc))
+    code, _, err = run(monkeypatch, capsys, "show", str(saved_mlp))
+    line = one_line_error(err)
+    assert code != 0
+    assert f"%{node['output']['name']}" in line and "linear" in line
+
+
+def test_bad_phase(monkeypatch, capsys, tmp_path: Path) -> None:
+    code, _, err = run(monkeypatch, capsys, "lower", "llama-tiny", "--phase", "train", "-o", str(tmp_path / "x.json"))
+    assert code != 0 and "phase" in err
