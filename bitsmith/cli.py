@@ -88,17 +88,11 @@ def demo() -> None:
     run_demo(console)
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from bitsmith.zoo.errors import ZooError
-
-    return (BitsmithError, ZooError)
-
-
 def main() -> None:
     """Entry point. Usage errors are typer's to report; bitsmith's own errors on
     bad input become one line on stderr and exit status 1."""
     try:
         app()
-    except _user_errors() as err:
+    except BitsmithError as err:
         Console(stderr=True).print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
         sys.exit(1)
