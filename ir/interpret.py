@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 from scipy import special
 
@@ -42,10 +43,17 @@ def interpret(graph: Graph, inputs: Mapping[str, Array] | Sequence[Array]) -> li
 
 
 def run_node(node: Node, args: Sequence[Array]) -> Array:
-    """One node's result, cast to its declared dtype."""
-    with np.errstate(all="ignore"):  # inf/nan follow IEEE rules, as in torch
+    """One node's result, cast to its declared dtype. Half-precision operands (f16,
+    bf16) are computed on in f32 and the result rounded once, as torch does on CPU
+    (its "opmath" type): a layer norm or softmax over thousands of f16 values must
+    not accumulate an f16 rounding error per element."""
+    args = [a.astype(np.float32) if a.dtype in _HALF else a for a in args]
+    with np.errstate(all="ignore"):  # inf/nan follow IEEE rules, as in torch; casting them to ints is allowed too
         result = _KERNELS[node.op](args, node.attrs)
-    return np.asarray(result, dtype=node.type.dtype.to_numpy())
+        return np.asarray(result, dtype=node.type.dtype.to_numpy())
+
+
+_HALF = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
 
 
 def _bind_inputs(graph: Graph, inputs: Mapping[str, Array] | Sequence[Array]) -> dict[str, Array]:

@@ -12,7 +12,9 @@ folding into the preceding convolution, RMS-norm recognition, dead-code removal.
 
 from __future__ import annotations
 
+import functools
 import operator
+import re
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -87,12 +89,21 @@ def export(module: torch.nn.Module, example_inputs: Sequence[Any]) -> torch.expo
     except Exception as err:  # torch raises many types; the user needs the reason, once
         reason = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
         raise ExportError(f"torch.export failed on {type(module).__name__}: {reason}") from err
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return program.run_decompositions(_decomposition_table())
+
+
+@functools.cache
+def _decomposition_table() -> dict:
+    """torch's core-ATen decompositions minus the IR's composite ops, built once:
+    torch materialises its lazy table on every `run_decompositions` otherwise, a
+    quarter of the cost of lowering a small module. (`run_decompositions` copies
+    the table it is given, so the cached one is never changed.)"""
     table = torch.export.default_decompositions()
     for name in _PRESERVED:
         table.pop(getattr(torch.ops.aten, name.split(".")[0]).default, None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        return program.run_decompositions(table)
+    return dict(table.materialize())
 
 
 def from_torch(
@@ -111,11 +122,20 @@ def from_torch(
     return clean_up(graph).verify()
 
 
+_FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<function>.+)')
+
+
 def origin_of(node: torch.fx.Node) -> str:
-    """Where an exported node came from: the user's source line and module path."""
-    trace = node.meta.get("stack_trace") or ""
-    frames = [line.strip() for line in trace.strip().splitlines() if line.strip().startswith("File ")]
-    where = frames[-1].replace("File ", "", 1) if frames else "unknown source"
+    """Where an exported node came from: the innermost source line of its stack
+    trace (`model.py:4 in forward: return torch.cumsum(x, 0)`) and its module path."""
+    lines = [line.strip() for line in (node.meta.get("stack_trace") or "").strip().splitlines()]
+    frames = [(i, m) for i, line in enumerate(lines) if (m := _FRAME.match(line))]
+    if frames:
+        i, frame = frames[-1]
+        code = lines[i + 1] if i + 1 < len(lines) and not _FRAME.match(lines[i + 1]) else ""
+        where = f"{frame['path']}:{frame['line']} in {frame['function']}" + (f": {code}" if code else "")
+    else:
+        where = "unknown source"
     stack = node.meta.get("nn_module_stack") or {}
     module = next(reversed(stack.values()))[0] if stack else ""
     return f"{where}{', module ' + module if module else ''}"
@@ -197,10 +217,11 @@ class _Lowering:
         return const
 
     def literal(self, value: float | int | bool, dtype: DType) -> str:
-        """A 0-d constant for a Python scalar operand, shared by equal scalars."""
-        key = (value, dtype.name)
+        """A 0-d constant for a Python scalar operand, shared by scalars with the same
+        bits in `dtype` (so 1 and 1.0 share one, but 0.0 and -0.0 do not)."""
+        array = np.asarray(value, dtype=dtype.to_numpy())
+        key = (array.tobytes(), dtype.name)
         if key not in self.literals:
-            array = np.asarray(value, dtype=dtype.to_numpy())
             self.literals[key] = self.builder.constant("c", data=array, origin="literal")
             self.tensors[self.literals[key]] = torch.from_numpy(array.copy()) if dtype != dtypes.BF16 else torch.tensor(value, dtype=torch.bfloat16)
         return self.literals[key]
@@ -222,12 +243,15 @@ class _Lowering:
         return converter(self, node)
 
     def _getitem(self, node: torch.fx.Node) -> Any:
+        """One output of a multi-output op. An output with no IR counterpart (the
+        indices of max_pool2d, the statistics of a layer norm) becomes None, and is
+        an error only where something reads it (`name_of`): torch often keeps such
+        getitems in the graph although nothing uses them."""
         source, index = node.args
         parts = self.env[source]
-        if isinstance(parts, tuple) and parts[index] is not None:
-            return parts[index]
-        raise UnsupportedOpError(
-            f"unsupported use of output {index} of {source.target} (from {origin_of(node)})")
+        if not isinstance(parts, tuple):
+            raise UnsupportedOpError(f"unsupported use of output {index} of {source.target} (from {origin_of(node)})")
+        return parts[index]
 
     def _inputs(self, node: torch.fx.Node) -> list[torch.fx.Node]:
         return [a for a in torch.utils._pytree.tree_leaves((node.args, node.kwargs)) if isinstance(a, torch.fx.Node)]
@@ -261,6 +285,8 @@ class _Lowering:
         args, kwargs = torch.utils._pytree.tree_map(materialise, (tuple(node.args), dict(node.kwargs)))
         with torch.no_grad():
             result = node.target(*args, **kwargs)
+            if str(node.target).startswith("aten.empty"):
+                result = result.zero_()  # any value is right; zeros keep lowering deterministic
         if isinstance(result, torch.Tensor):
             return self.add_tensor_constant(node.name, result, "folded")
         if isinstance(result, (tuple, list)):
@@ -271,9 +297,12 @@ class _Lowering:
     # --- helpers for converters --------------------------------------------------------
     def name_of(self, arg: Any) -> str:
         value = self.env[arg]
-        if not isinstance(value, str):
-            raise UnsupportedOpError(f"{arg.target} produced no single tensor (from {origin_of(arg)})")
-        return value
+        if isinstance(value, str):
+            return value
+        if arg.target is operator.getitem:
+            source, index = arg.args
+            raise UnsupportedOpError(f"unsupported use of output {index} of {source.target} (from {origin_of(arg)})")
+        raise UnsupportedOpError(f"{arg.target} produced no single tensor (from {origin_of(arg)})")
 
     def tensor(self, arg: Any, like: DType) -> str:
         """The IR value for an operand: an fx node's value, or a literal for a scalar."""
@@ -282,8 +311,13 @@ class _Lowering:
         return self.literal(arg, like)
 
     def out_type(self, node: torch.fx.Node) -> TensorType:
+        """What torch says `node` produces. A size torch knows only at run time (the
+        length of a boolean-mask selection or of `nonzero`) has no static IR type."""
         val = node.meta["val"]
-        return TensorType(tuple(int(d) for d in val.shape), ir_dtype(val.dtype, str(node.target)))
+        if not all(isinstance(d, int) for d in val.shape):
+            raise UnsupportedOpError(
+                f"{node.target} has a data-dependent shape {list(val.shape)} (from {origin_of(node)})")
+        return TensorType(tuple(val.shape), ir_dtype(val.dtype, str(node.target)))
 
     def type_of(self, name: str) -> TensorType:
         return self.builder.type_of(name)
