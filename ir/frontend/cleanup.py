@@ -17,13 +17,15 @@ from bitsmith.ir.ops import Op
 
 
 def clean_up(graph: Graph) -> Graph:
-    for step in (identity_take_to_reshape, fold_affine_into_conv, fuse_rms_norm, eliminate_dead_code,
-                 name_weight_layouts):
+    from bitsmith.ir.frontend.fusions import fuse_rms_norm, fuse_tanh_gelu
+
+    for step in (identity_take_to_reshape, fold_affine_into_conv, fuse_rms_norm, fuse_tanh_gelu,
+                 eliminate_dead_code, name_weight_layouts):
         graph = step(graph)
     return graph
 
 
-def _renamed(graph: Graph, nodes: list[Node], renames: dict[str, str], constants: list[Constant] | None = None) -> Graph:
+def renamed(graph: Graph, nodes: list[Node], renames: dict[str, str], constants: list[Constant] | None = None) -> Graph:
     """`graph` with `nodes`, every use of a key of `renames` pointing at its value."""
     def follow(name: str) -> str:
         while name in renames:
@@ -35,7 +37,7 @@ def _renamed(graph: Graph, nodes: list[Node], renames: dict[str, str], constants
                          constants=graph.constants if constants is None else constants)
 
 
-def _scalar(graph: Graph, name: str) -> float | None:
+def scalar_value(graph: Graph, name: str) -> float | None:
     const = graph.constant(name)
     if const is None or const.data is None or const.data.size != 1:
         return None
@@ -81,7 +83,7 @@ def fold_affine_into_conv(graph: Graph) -> Graph:
     if not replace:
         return graph
     nodes = [replace.get(n.name, n) for n in graph.nodes if n.name not in drop]
-    return _renamed(graph, nodes, renames, constants)
+    return renamed(graph, nodes, renames, constants)
 
 
 def _folded_conv_params(conv: Node, weight: Constant, bias: Constant | None, scale: Constant,
@@ -97,51 +99,6 @@ def _folded_conv_params(conv: Node, weight: Constant, bias: Constant | None, sca
     b = (bias.data if bias is not None else 0) * s + shift.data.reshape(out_channels)
     return (Constant(Value(names[0], w_type), w),
             Constant(Value(names[1], b_type), b.astype(shift.data.dtype)))
-
-
-def fuse_rms_norm(graph: Graph) -> Graph:
-    """Recognise w * (x * rsqrt(mean(x^2, -1) + eps)) as rms_norm(x, w), named
-    after its weight's module (`layers.0.input_layernorm`)."""
-    nodes, renames = [], {}
-    taken = {v.name for v in graph.inputs} | {c.name for c in graph.constants} | {n.name for n in graph.nodes}
-    for node in graph.nodes:
-        match = _match_rms_norm(graph, node) if node.op is Op.MUL else None
-        if match is not None:
-            x, weight, eps = match
-            name = weight.removesuffix(".weight")
-            if name != weight and name not in taken:
-                taken.add(name)
-                renames[node.name] = name
-            output = Value(renames.get(node.name, node.name), node.type)
-            node = Node(Op.RMS_NORM, (x, weight), output, {"eps": eps, "ndim": 1})
-        nodes.append(node)
-    return _renamed(graph, nodes, renames) if nodes != list(graph.nodes) else graph
-
-
-def _match_rms_norm(graph: Graph, node: Node) -> tuple[str, str, float] | None:
-    def produced(name: str, op: Op) -> Node | None:
-        p = graph.producer(name)
-        return p if p is not None and p.op is op else None
-
-    for weight, inner in (node.inputs, node.inputs[::-1]):
-        w = graph.constant(weight)
-        normed = produced(inner, Op.MUL)
-        if w is None or normed is None or w.type.rank != 1:
-            continue
-        for x, r in (normed.inputs, normed.inputs[::-1]):
-            rsqrt = produced(r, Op.RSQRT)
-            add = produced(rsqrt.inputs[0], Op.ADD) if rsqrt else None
-            if add is None:
-                continue
-            for mean_name, eps_name in (add.inputs, add.inputs[::-1]):
-                mean, eps = produced(mean_name, Op.MEAN), _scalar(graph, eps_name)
-                square = produced(mean.inputs[0], Op.POW) if mean else None
-                if (square is None or eps is None or square.inputs[0] != x or _scalar(graph, square.inputs[1]) != 2.0
-                        or not mean.attrs["keepdim"] or tuple(mean.attrs["axes"]) != (graph.value(x).type.rank - 1,)
-                        or w.type.shape != graph.value(x).type.shape[-1:]):
-                    continue
-                return x, weight, eps
-    return None
 
 
 def eliminate_dead_code(graph: Graph) -> Graph:

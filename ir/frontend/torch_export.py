@@ -13,6 +13,7 @@ folding into the preceding convolution, RMS-norm recognition, dead-code removal.
 from __future__ import annotations
 
 import functools
+import hashlib
 import operator
 import re
 import warnings
@@ -166,6 +167,7 @@ class _Lowering:
         self.parameters: set[str] = set()
         self.literals: dict[tuple[Any, str], str] = {}
         self.used_names: set[str] = set()
+        self.folded: dict[tuple[TensorType, bytes], str] = {}  # content -> constant, for folded values
         self.input_names = list(input_names) if input_names is not None else None
         self.prefix = _wrapper_prefix([spec.target for spec in program.graph_signature.input_specs if spec.target])
 
@@ -207,12 +209,20 @@ class _Lowering:
 
     # --- constants ----------------------------------------------------------------
     def add_tensor_constant(self, name: str, tensor: torch.Tensor, origin: str, layout: str = "") -> str:
+        """A constant for `tensor`; shape-only when it is on the meta device. Folded
+        values with equal contents share one constant (each layer of a transformer
+        recomputes the same rotary tables)."""
+        t = TensorType(tensor.shape, ir_dtype(tensor.dtype, name), layout)
         if tensor.device.type == "meta":
-            const = self.builder.constant(
-                name, type=TensorType(tensor.shape, ir_dtype(tensor.dtype, name), layout), origin=origin)
+            const = self.builder.constant(name, type=t, origin=origin)
         else:
-            const = self.builder.constant(name, data=to_numpy(tensor), origin=origin,
-                                          type=TensorType(tensor.shape, ir_dtype(tensor.dtype, name), layout))
+            data = to_numpy(tensor)
+            key = (t, hashlib.sha256(data.tobytes()).digest()) if origin == "folded" else None
+            if key in self.folded:
+                return self.folded[key]
+            const = self.builder.constant(name, data=data, origin=origin, type=t)
+            if key is not None:
+                self.folded[key] = const
         self.tensors[const] = tensor
         return const
 

@@ -7,6 +7,7 @@ as in test_frontend_ops.py.
 from __future__ import annotations
 
 import inspect
+import math
 from pathlib import Path
 
 import numpy as np
@@ -358,3 +359,32 @@ def test_meta_device_model_lowers_to_a_shape_only_graph() -> None:
     assert graph.output_values()[0].type.shape == (1, 10)
     with pytest.raises(ir.InterpretError, match="shape-only"):
         ir.interpret(graph, [np.zeros((1, 3, 6, 6), np.float32)])
+
+
+# --- tanh-GELU recognition ----------------------------------------------------------------------
+class SpelledOutTanhGelu(nn.Module):
+    """GPT-2/Phi's gelu_new, written as elementwise ops; `cubic` lets a test break it."""
+
+    def __init__(self, cubic: float = 0.044715) -> None:
+        super().__init__()
+        self.cubic = cubic
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + self.cubic * torch.pow(x, 3.0))))
+
+
+def test_spelled_out_tanh_gelu_becomes_one_gelu_node() -> None:
+    from transformers.activations import NewGELUActivation
+
+    x = torch.randn(4, 33)
+    for module in (SpelledOutTanhGelu(), NewGELUActivation()):
+        graph = ir.from_torch(module, (x,))
+        assert [n.op for n in graph.nodes] == [Op.GELU]
+        assert graph.nodes[0].attrs["approximate"] == "tanh"
+        reference = torch.nn.functional.gelu(x, approximate="tanh").numpy()
+        assert np.abs(ir.interpret(graph, [x.numpy()])[0] - reference).max() <= 1e-5 * np.abs(reference).max()
+
+
+def test_a_different_constant_is_not_taken_for_gelu() -> None:
+    graph = ir.from_torch(SpelledOutTanhGelu(cubic=0.04), (torch.randn(4, 8),))
+    assert Op.GELU not in {n.op for n in graph.nodes} and Op.TANH in {n.op for n in graph.nodes}
