@@ -55,7 +55,7 @@ def main() -> None:
         error = float(np.abs(ours - reference).max() / np.abs(reference).max())
         table.add_row(name, f"{lower_s:.2f}", f"{ours_s * 1e3:.1f}", f"{torch_s * 1e3:.1f}",
                       f"{ours_s / torch_s:.2f}x", f"{error:.1e}")
-    Console().print(table)
+    Console(width=120).print(table)
 
 
 if __name__ == "__main__":
