@@ -43,6 +43,30 @@ def models() -> None:
 
 
 @app.command()
+def formats() -> None:
+    """List every number format: bits, family, value grid (or range), and what it is."""
+    from bitsmith.ir.formats import MIXTURES, format_names, get_format
+    from bitsmith.summary import grid_text
+
+    table = Table(title="bitsmith number formats (values in the format's own units, before scaling)")
+    table.add_column("name")
+    table.add_column("bits", justify="right")
+    table.add_column("family")
+    table.add_column("values", overflow="fold")
+    table.add_column("description", overflow="fold")
+    for name in format_names():
+        fmt = get_format(name)
+        table.add_row(name, str(fmt.bits), fmt.family, grid_text(fmt.grid), fmt.description)
+    console.print(table)
+    mixtures = Table(title="per-group mixtures (each group takes the candidate with the least error)")
+    mixtures.add_column("name")
+    mixtures.add_column("candidates")
+    for name, members in MIXTURES.items():
+        mixtures.add_row(name, ", ".join(members))
+    console.print(mixtures)
+
+
+@app.command()
 def lower(
     model: ModelArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the graph (JSON, plus an .npz sidecar for weights).")],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -15,6 +16,13 @@ def human(count: float) -> str:
         if abs(count) >= size:
             return f"{count / size:.2f}{unit}"
     return f"{count:g}"
+
+
+def grid_text(grid: np.ndarray, max_values: int = 16) -> str:
+    """A format's value grid: every value when short, else its range and count."""
+    if len(grid) <= max_values:
+        return "{" + ", ".join(f"{v:g}" for v in grid) + "}"
+    return f"{grid[0]:g} .. {grid[-1]:g} ({len(grid)} values)"
 
 
 def print_summary(graph: Graph, console: Console, max_layers: int | None = 40) -> None:

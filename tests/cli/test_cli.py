@@ -34,11 +34,11 @@ def one_line_error(err: str) -> str:
 def test_help_lists_every_command(monkeypatch, capsys) -> None:
     code, out, _ = run(monkeypatch, capsys, "--help")
     assert code == 0
-    for command in ("models", "lower", "show", "demo"):
+    for command in ("models", "formats", "lower", "show", "demo"):
         assert command in out
 
 
-@pytest.mark.parametrize("command", ["models", "lower", "show", "demo"])
+@pytest.mark.parametrize("command", ["models", "formats", "lower", "show", "demo"])
 def test_every_command_has_help(monkeypatch, capsys, command: str) -> None:
     code, out, _ = run(monkeypatch, capsys, command, "--help")
     assert code == 0 and "Usage" in out
@@ -50,6 +50,16 @@ def test_models_lists_the_zoo(monkeypatch, capsys) -> None:
     for name in ("mlp", "resnet-tiny", "llama-tiny", "minilm", "llama2-7b", "llama2-13b", "llama3-8b",
                  "opt-1.3b", "phi-2", "yi-6b"):
         assert name in out
+
+
+def test_formats_lists_every_format_and_mixture(monkeypatch, capsys) -> None:
+    from bitsmith.ir.formats import MIXTURES, format_names
+
+    code, out, _ = run(monkeypatch, capsys, "formats")
+    assert code == 0
+    for name in (*format_names(), *MIXTURES):
+        assert name in out
+    assert "{-16, -12, -8, -6, -4, -3, -2, -1, 0, 1, 2, 3, 4, 6, 8, 12}" in out  # bitmod_fp4_ea_neg (FACTS §1.1)
 
 
 def test_lower_then_show_round_trip(monkeypatch, capsys, tmp_path: Path) -> None:
