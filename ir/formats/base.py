@@ -15,7 +15,9 @@ grids, ternary), so families differ only in how they build the table:
 - overflow (|x| past the largest finite value by half an ulp there, or more)
   and NaN inputs follow the format's `overflow` and `nan_code`: saturate to the
   largest finite value, or produce inf / NaN when the format has them; these match
-  `ml_dtypes` casts for the formats it defines.
+  `ml_dtypes` casts for the formats it defines. One known difference: ml_dtypes
+  sends E8M0 inputs in (2^-127, 1.5*2^-127) up to 2^-126; here they round to the
+  nearer 2^-127.
 
 Values are in the format's own units; a quantiser multiplies them by a scale.
 """
@@ -146,11 +148,16 @@ class Format:
         vals = self.grid
         top_step = self.ulp_at_max or vals[-1] - vals[-2]
         bottom_step = self.ulp_at_max or vals[1] - vals[0]
-        # Round-to-nearest-even past the largest value: the largest magnitude has an
-        # odd code, so the tie at max + step/2 already overflows.
+        # Past the largest value the format rounds as if its grid went on by `step`:
+        # the tie at max + step/2 overflows unless the largest magnitude's code is even
+        # (E4M3FN: 448 is S.1111.110, so 464 rounds to 448) or ties round up (E8M0).
         pos, neg = self._overflow_codes()
-        codes = np.where(x >= vals[-1] + top_step / 2, pos, codes)
-        return np.where(x <= vals[0] - bottom_step / 2, neg, codes)
+        _, finite_codes = self._finite
+        top_tie_overflows = self.ties == "up" or finite_codes[-1] % 2 == 1
+        bottom_tie_overflows = self.ties == "up" or finite_codes[0] % 2 == 1
+        top, bottom = vals[-1] + top_step / 2, vals[0] - bottom_step / 2
+        codes = np.where((x > top) | ((x == top) & top_tie_overflows), pos, codes)
+        return np.where((x < bottom) | ((x == bottom) & bottom_tie_overflows), neg, codes)
 
     def _apply_signed_zero(self, x: np.ndarray, codes: np.ndarray) -> np.ndarray:
         pos, neg = self._signed_zero_codes
