@@ -105,6 +105,45 @@ def show(
 
 
 @app.command()
+def quantize(
+    model: Annotated[str, typer.Argument(help="A zoo name, path/file.py:factory, or a graph saved by `bitsmith lower`.")],
+    scheme: Annotated[str, typer.Option("--format", "-f", help="Format, mixture (bitmod4), MX (mxfp4) or OliVe (olive4) name; see `bitsmith formats`.")],
+    group_size: Annotated[int, typer.Option("--group-size", "-g", help="Elements per scale along the reduction axis; must divide it.")] = 128,
+    granularity: Annotated[str, typer.Option("--granularity", help="'group', 'channel' or 'tensor'.")] = "group",
+    asymmetric: Annotated[bool, typer.Option("--asymmetric", help="Integer formats: unsigned codes with a zero point per group.")] = False,
+    clip_search: Annotated[bool, typer.Option("--clip-search", help="Search a clipping ratio per group for the least MSE.")] = False,
+    scale_bits: Annotated[int | None, typer.Option("--scale-bits", help="Quantise group scales to this many bits per channel (BitMoD: 8).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the quantised graph (JSON + .npz).")] = None,
+    seq_len: SeqLen = None,
+    phase: Phase = "prefill",
+    all_layers: Annotated[bool, typer.Option("--all-layers", help="List every weight, not the first 40.")] = False,
+) -> None:
+    """Quantise MODEL's GEMM weights and print the error of every weight."""
+    from bitsmith.api import lower as lower_model
+    from bitsmith.ir.formats.quantize import resolve_scheme
+    from bitsmith.ir.graph import Graph
+    from bitsmith.passes.quantize_weights import quantize_weights
+    from bitsmith.quant_report import print_quant_report
+
+    resolve_scheme(scheme, asymmetric=asymmetric, where="--format")  # fail before lowering
+    if model.endswith(".json") and Path(model).is_file():
+        graph = Graph.load(model)
+    else:
+        with console.status(f"lowering {model} ..."):
+            graph = lower_model(model, seq_len=seq_len, phase=phase)
+    with console.status(f"quantising {graph.name} to {scheme} ..."):
+        quantised, reports = quantize_weights(graph, scheme, group_size=group_size, granularity=granularity,
+                                              asymmetric=asymmetric, clip_search=clip_search, scale_bits=scale_bits)
+    if not reports:
+        raise BitsmithError(f"{graph.name}: no GEMM weights to quantise")
+    print_quant_report(reports, console, title=f"{graph.name}: weights quantised to {scheme}",
+                       max_rows=None if all_layers else 40)
+    if output is not None:
+        quantised.save(str(output))
+        console.print(f"wrote {output}")
+
+
+@app.command()
 def demo() -> None:
     """Run the main job on a built-in model (MiniLM, lowered and checked against torch)."""
     from bitsmith.demo import run_demo

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bitsmith.ir.dtypes import DType
+from bitsmith.ir.formats.spec import QuantSpec
 from bitsmith.ir.names import sanitize_name
 from bitsmith.ir.ops import Op
 from bitsmith.ir.types import TensorType
@@ -43,19 +44,43 @@ CONSTANT_ORIGINS = ("parameter", "buffer", "folded", "literal")
 class Constant:
     """A value known at compile time. `data` is None for a shape-only constant
     (a weight of a model built on torch's meta device): it can be costed but not run.
+
+    A quantised weight carries a `QuantSpec` in `quant` (DESIGN §3: quantisation is
+    data). Its `data` is then not given but derived: the spec's exact dequantised
+    values rounded once to the constant's dtype, so everything that reads `data`
+    (the interpreter, the simulator's checks) sees the quantised weight. A
+    shape-only constant may carry a shape-only spec (the format choice alone).
     """
 
     value: Value
     data: np.ndarray | None = None
     origin: str = "parameter"
+    quant: QuantSpec | None = None
 
     def __post_init__(self) -> None:
         if self.origin not in CONSTANT_ORIGINS:
             raise ValueError(f"constant {self.name}: origin must be one of {CONSTANT_ORIGINS}")
-        if self.data is not None:
+        if self.quant is not None:
+            self._derive_data()
+        elif self.data is not None:
             # A read-only view: the graph cannot change the data, and the caller's
             # array (often shared with a torch tensor) is neither copied nor frozen.
             data = np.array(self.data, order="C", copy=None).view()
+            data.setflags(write=False)
+            object.__setattr__(self, "data", data)
+
+    def _derive_data(self) -> None:
+        spec = self.quant
+        if self.data is not None:
+            raise ValueError(f"constant {self.name}: a quantised constant's data is derived from its quant spec; "
+                             "pass one or the other")
+        if spec.shape != self.type.shape:
+            raise ValueError(f"constant {self.name}: quant spec is for shape {list(spec.shape)}, "
+                             f"the constant is {self.type}")
+        if not self.type.dtype.is_float:
+            raise ValueError(f"constant {self.name}: only floating-point constants can be quantised, got {self.type}")
+        if not spec.shape_only:
+            data = spec.dequantize().astype(self.type.dtype.to_numpy())
             data.setflags(write=False)
             object.__setattr__(self, "data", data)
 
@@ -76,6 +101,8 @@ class Constant:
             return NotImplemented
         if (self.value, self.origin, self.shape_only) != (other.value, other.origin, other.shape_only):
             return False
+        if self.quant is not None or other.quant is not None:
+            return self.quant == other.quant
         return self.data is None or (
             self.data.dtype == other.data.dtype and self.data.tobytes() == other.data.tobytes()
         )

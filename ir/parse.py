@@ -2,7 +2,8 @@
 
 Tests state Before/Expected graphs as text, and a printed graph can be edited by
 hand and reloaded. The text form carries no tensor data, so constants come back
-shape-only, except scalar literals, whose value is printed. Omitted attributes take
+shape-only, except scalar literals, whose value is printed; a quantised weight
+comes back with a shape-only spec (its format choice, no codes). Omitted attributes take
 their defaults, as the printer leaves defaults out.
 """
 
@@ -16,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from bitsmith.ir import dtypes
-from bitsmith.ir.errors import GraphFormatError, VerifyError
+from bitsmith.ir.errors import BitsmithError, GraphFormatError, VerifyError
+from bitsmith.ir.formats.quantize import spec_from_summary
 from bitsmith.ir.graph import CONSTANT_ORIGINS, Constant, Graph, Node, Value
 from bitsmith.ir.ops import op_by_name
 from bitsmith.ir.types import TensorType
@@ -28,6 +30,7 @@ _HEADER = re.compile(rf"graph (?P<name>{_NAME})\((?P<params>.*)\) \{{$")
 _PARAM = re.compile(rf"%(?P<name>{_NAME}): {_TYPE}$")
 _CONST = re.compile(rf"%(?P<name>{_NAME}) = const {_TYPE} (?P<origin>\w+)(?: (?P<rest>.+))?$")
 _NODE = re.compile(rf"%(?P<name>{_NAME}) = (?P<op>\w+)\((?P<args>.*)\) : {_TYPE}$")
+_QUANT = re.compile(r"(?:^| )quant\((?P<spec>[^()]*)\)$")
 _RETURN = re.compile(r"return (?P<names>.*)$")
 
 
@@ -82,8 +85,18 @@ def _constant(m: re.Match[str], number: int) -> Constant:
         raise GraphFormatError(f"line {number}: origin must be one of {', '.join(CONSTANT_ORIGINS)}")
     t = _type(m, number)
     rest = m["rest"]
+    quant = None
+    if rest is not None and (q := _QUANT.search(rest)) is not None:
+        try:
+            quant = spec_from_summary(q["spec"], t.shape)
+        except BitsmithError as err:
+            raise GraphFormatError(f"line {number}: {err}") from None
+        rest = rest[: q.start()].rstrip() or None
     if rest is None or rest == "shape-only":
-        return Constant(Value(m["name"], t), None, m["origin"])
+        try:
+            return Constant(Value(m["name"], t), None, m["origin"], quant)
+        except ValueError as err:
+            raise GraphFormatError(f"line {number}: {err}") from None
     if t.shape != ():
         raise GraphFormatError(f"line {number}: only 0-d constants print a value")
     return Constant(Value(m["name"], t), np.asarray(_literal(rest, number), dtype=t.dtype.to_numpy()), m["origin"])

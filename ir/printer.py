@@ -8,7 +8,8 @@
     }
 
 Attributes equal to their defaults are left out; scalar literals show their value;
-shape-only constants (no data) are marked `shape-only`.
+shape-only constants (no data) are marked `shape-only`; a quantised weight shows
+its spec, `quant(bitmod4 group=128 axis=1)`.
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ def format_attr(value: Any) -> str:
 def format_constant(const: Constant) -> str:
     line = f"%{const.name} = const {const.type} {const.origin}"
     if const.data is None:
-        return line + " shape-only"
-    if const.data.size == 1 and const.data.ndim == 0:
-        return line + f" {const.data.item()!r}"
+        line += " shape-only"
+    elif const.data.size == 1 and const.data.ndim == 0:
+        line += f" {const.data.item()!r}"
+    if const.quant is not None:
+        line += f" quant({const.quant.summary()})"
     return line
 
 

@@ -21,9 +21,17 @@ Schema, version 1 (`value` = `{"name", "shape", "dtype", "layout"}`):
      "sidecar": null | {"sha256": hex digest of the .npz},
      "graph": {"name": str,
                "inputs": [value],
-               "constants": [value + {"origin": str, "data": npz key | null}],
+               "constants": [value + {"origin": str, "data": npz key | null,
+                                      optional "quant": quant}],
                "nodes": [{"op": str, "inputs": [str], "output": value, "attrs": {str: attr}}],
                "outputs": [str]}}
+
+A `quant` (a quantised weight, `QuantSpec`) is `{"scheme", "shape", "axis",
+"granularity", "group_size", "formats", "scale_rule", "asymmetric", "scale_bits",
+"outlier_format", "arrays": {field: npz key}}`; its arrays are stored under the
+keys `<constant>:<field>` (`:` never occurs in a value name), and its constant's
+`data` is null because the values are derived from the spec. A shape-only spec has
+`"arrays": {}`. The field is left out for unquantised constants.
 
 An `attr` is an int, float, bool, string or null; a list stands for a tuple; the
 object `{"$float": "inf" | "-inf" | "nan"}` carries what strict JSON cannot. Floats
@@ -49,7 +57,8 @@ from typing import IO, Any, TypeVar
 import numpy as np
 
 from bitsmith.ir import dtypes
-from bitsmith.ir.errors import GraphFormatError, VerifyError
+from bitsmith.ir.errors import BitsmithError, GraphFormatError, VerifyError
+from bitsmith.ir.formats.spec import ARRAY_FIELDS, QuantSpec
 from bitsmith.ir.graph import CONSTANT_ORIGINS, AttrValue, Constant, Graph, Node, Value
 from bitsmith.ir.ops import op_by_name
 from bitsmith.ir.types import TensorType
@@ -70,6 +79,8 @@ _INLINE_DEPTH = 3
 
 _VALUE_KEYS = ("name", "shape", "dtype", "layout")
 _CONSTANT_KEYS = _VALUE_KEYS + ("origin", "data")
+_QUANT_KEYS = ("scheme", "shape", "axis", "granularity", "group_size", "formats", "scale_rule",
+               "asymmetric", "scale_bits", "outlier_format", "arrays")
 _NODE_KEYS = ("op", "inputs", "output", "attrs")
 _GRAPH_KEYS = ("name", "inputs", "constants", "nodes", "outputs")
 _TOP_KEYS = ("format", "version", "sidecar", "graph")
@@ -93,7 +104,12 @@ def save(graph: Graph, path: str | os.PathLike[str]) -> None:
     if sidecar == path:
         raise ValueError(f"{path}: a graph file cannot end in .npz, the suffix of its sidecar")
     graph.verify()
-    arrays = {c.name: _stored_array(c) for c in graph.constants if c.data is not None}
+    arrays = {}
+    for const in graph.constants:
+        if const.quant is not None:
+            arrays.update((f"{const.name}:{k}", a) for k, a in const.quant.arrays().items())
+        elif const.data is not None:
+            arrays[const.name] = _stored_array(const)
     digest = None
     if arrays:
         with _atomic_write(sidecar) as stream:
@@ -161,8 +177,13 @@ def _value_record(value: Value) -> dict[str, Any]:
 
 
 def _constant_record(const: Constant) -> dict[str, Any]:
-    data_key = None if const.data is None else const.name
-    return _value_record(const.value) | {"origin": const.origin, "data": data_key}
+    if const.quant is None:
+        data_key = None if const.data is None else const.name
+        return _value_record(const.value) | {"origin": const.origin, "data": data_key}
+    spec = const.quant
+    quant = {k: list(v) if isinstance(v, tuple) else v for k, v in spec.metadata().items()}
+    quant["arrays"] = {k: f"{const.name}:{k}" for k in spec.arrays()}
+    return _value_record(const.value) | {"origin": const.origin, "data": None, "quant": quant}
 
 
 def _node_record(node: Node) -> dict[str, Any]:
@@ -301,13 +322,13 @@ class _Loader:
             raise self.fail("version", f"unsupported version {version!r}; this bitsmith reads version {VERSION}")
 
     # --- typed fields ---------------------------------------------------------------
-    def record(self, obj: Any, where: str, keys: tuple[str, ...]) -> dict[str, Any]:
-        """`obj` as an object with exactly the fields `keys`."""
+    def record(self, obj: Any, where: str, keys: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+        """`obj` as an object with exactly the fields `keys`, and any of `optional`."""
         self.typed(obj, where, dict)
         missing = [k for k in keys if k not in obj]
         if missing:
             raise self.fail(where, f"missing field {missing[0]!r}")
-        unknown = sorted(set(obj) - set(keys))
+        unknown = sorted(set(obj) - set(keys) - set(optional))
         if unknown:
             raise self.fail(where, f"unknown field {unknown[0]!r}")
         return obj
@@ -338,14 +359,48 @@ class _Loader:
         return Value(self.typed(rec["name"], f"{where}.name", str), self.tensor_type(rec, where))
 
     def constant(self, obj: Any, where: str) -> Constant:
-        rec = self.record(obj, where, _CONSTANT_KEYS)
+        rec = self.record(obj, where, _CONSTANT_KEYS, optional=("quant",))
         value = Value(self.typed(rec["name"], f"{where}.name", str), self.tensor_type(rec, where))
         origin = self.typed(rec["origin"], f"{where}.origin", str)
         if origin not in CONSTANT_ORIGINS:
             raise self.fail(f"{where}.origin", f"unknown origin {origin!r}; valid: {', '.join(CONSTANT_ORIGINS)}")
         key = rec["data"]
+        quant = None if rec.get("quant") is None else self.quant_spec(rec["quant"], f"{where}.quant")
+        if quant is not None and key is not None:
+            raise self.fail(f"{where}.data", "must be null for a quantised constant (its values come from quant)")
         data = None if key is None else self.array(self.typed(key, f"{where}.data", str), value.type, f"{where}.data")
-        return Constant(value, data, origin)
+        try:
+            return Constant(value, data, origin, quant)
+        except ValueError as err:
+            raise self.fail(where, str(err)) from None
+
+    def quant_spec(self, obj: Any, where: str) -> QuantSpec:
+        rec = self.record(obj, where, _QUANT_KEYS)
+        fields: dict[str, Any] = {
+            "scheme": self.typed(rec["scheme"], f"{where}.scheme", str),
+            "shape": tuple(self.list_of(rec["shape"], f"{where}.shape", int)),
+            "axis": self.typed(rec["axis"], f"{where}.axis", int),
+            "granularity": self.typed(rec["granularity"], f"{where}.granularity", str),
+            "group_size": self.optional(rec["group_size"], f"{where}.group_size", int),
+            "formats": tuple(self.list_of(rec["formats"], f"{where}.formats", str)),
+            "scale_rule": self.typed(rec["scale_rule"], f"{where}.scale_rule", str),
+            "asymmetric": self.typed(rec["asymmetric"], f"{where}.asymmetric", bool),
+            "scale_bits": self.optional(rec["scale_bits"], f"{where}.scale_bits", int),
+            "outlier_format": self.optional(rec["outlier_format"], f"{where}.outlier_format", str),
+        }
+        arrays = self.typed(rec["arrays"], f"{where}.arrays", dict)
+        for name, key in arrays.items():
+            if name not in ARRAY_FIELDS:
+                raise self.fail(f"{where}.arrays", f"unknown array {name!r}; valid: {', '.join(ARRAY_FIELDS)}")
+            fields[name] = self.raw_array(self.typed(key, f"{where}.arrays.{name}", str), ARRAY_FIELDS[name],
+                                          f"{where}.arrays.{name}")
+        try:
+            return QuantSpec(**fields)
+        except (ValueError, BitsmithError) as err:
+            raise self.fail(where, str(err)) from None
+
+    def optional(self, obj: Any, where: str, kind: type) -> Any:
+        return None if obj is None else self.typed(obj, where, kind)
 
     def node(self, obj: Any, where: str) -> Node:
         rec = self.record(obj, where, _NODE_KEYS)
@@ -373,8 +428,8 @@ class _Loader:
         raise self.fail(where, f"expected {{\"$float\": \"inf\"|\"-inf\"|\"nan\"}}, got {json.dumps(obj)[:80]}")
 
     # --- the sidecar ----------------------------------------------------------------
-    def array(self, key: str, declared: TensorType, where: str) -> np.ndarray:
-        """The array `key` from the sidecar, checked against the type the JSON declares."""
+    def raw_array(self, key: str, dtype: np.dtype | None, where: str) -> np.ndarray:
+        """The array `key` from the sidecar; of `dtype` when one is given."""
         npz = self._open_sidecar(where)
         if key not in npz.files:
             raise self.fail(where, f"no array {key!r} in {self.sidecar}")
@@ -382,6 +437,13 @@ class _Loader:
             stored = npz[key]
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
             raise self.fail(where, f"array {key!r} in {self.sidecar} is corrupt: {err}") from None
+        if dtype is not None and stored.dtype != dtype:
+            raise self.fail(where, f"array {key!r} in {self.sidecar} is {stored.dtype}, expected {dtype}")
+        return stored
+
+    def array(self, key: str, declared: TensorType, where: str) -> np.ndarray:
+        """The array `key` from the sidecar, checked against the type the JSON declares."""
+        stored = self.raw_array(key, None, where)
         dtype = declared.dtype.to_numpy()
         expected = _STORED_AS.get(declared.dtype.name, dtype)
         if stored.dtype != expected or stored.shape != declared.shape:

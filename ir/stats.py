@@ -11,7 +11,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
-from bitsmith.ir.graph import Graph, Node
+from bitsmith.ir.graph import Constant, Graph, Node
 from bitsmith.ir.ops import GEMM_LIKE, Op
 
 
@@ -40,6 +40,14 @@ def node_parameters(graph: Graph, node: Node) -> int:
     return total
 
 
+def constant_bytes(const: Constant) -> float:
+    """Storage of a constant: its dtype's bytes, or for a quantised weight its bits
+    per weight with metadata (`QuantSpec.bits_per_weight`)."""
+    if const.quant is None:
+        return const.type.nbytes
+    return const.type.numel * const.quant.bits_per_weight() / 8
+
+
 @dataclass(frozen=True)
 class LayerStats:
     name: str
@@ -52,7 +60,7 @@ class LayerStats:
 @dataclass(frozen=True)
 class GraphStats:
     parameters: int  # each parameter counted once, however many nodes read it
-    parameter_bytes: float
+    parameter_bytes: float  # quantised weights at their bits per weight
     macs: int
     op_counts: dict[Op, int]
     layers: tuple[LayerStats, ...]  # the GEMM-like nodes, in graph order
@@ -66,7 +74,7 @@ def graph_stats(graph: Graph) -> GraphStats:
     )
     return GraphStats(
         parameters=sum(c.type.numel for c in params),
-        parameter_bytes=sum(c.type.nbytes for c in params),
+        parameter_bytes=sum(constant_bytes(c) for c in params),
         macs=sum(layer.macs for layer in layers),
         op_counts=dict(Counter(n.op for n in graph.nodes).most_common()),
         layers=layers,

@@ -1,17 +1,12 @@
-"""Quantising a numpy tensor into a `Format` (or a per-group mixture of formats).
+"""Quantising a numpy tensor into a `QuantSpec` (spec.py holds the layout and the
+meaning of the result; `QuantSpec.dequantize()` is the reference value).
 
-`quantize(w, fmt, ...)` returns a `QuantizedTensor`: per-element codes, and per
-group a format id, a scale, optionally a zero point, and optionally BitMoD's
-second-level scale quantisation (FACTS §1.1). `QuantizedTensor.dequantize()` is the
-reference meaning of the result: `(decode(code) - zero_point) * scale` per group.
-
-Layout. Groups run along `axis` (default the last, the input channel of a
-`[out, in]` linear weight). The other axes are flattened into "rows". Per-group
-arrays (`format_ids`, `scales`, `zero_points`, `scale_codes`) have shape
-`(rows, groups_per_row)`; `channel_scales` has shape `(rows,)`; `codes` has the
-tensor's shape. Granularity "tensor" is one group of every element (shape (1, 1)),
-"channel" one group per row (the whole axis), "group" `group_size` elements along
-the axis. `group_size` must divide the axis length: there is no padding.
+`quantize(w, scheme, ...)` takes a scheme name: an element format (`int4_sym`,
+`fp4_e2m1`, `nf4`, `ternary`, ...), a per-group mixture (`bitmod4`), an MX format
+(`mxfp4`) or an OliVe scheme (`olive4`); `scheme_names()` lists them. Groups run along
+`axis` (default the last, the input channel of a `[out, in]` linear weight);
+granularity "tensor", "channel" or "group" (`group_size` must divide the axis: there
+is no padding, a clear error instead).
 
 Scale rules:
 - "absmax": scale = absmax(group) / max|grid| (BitMoD's rule, FACTS §1.1; for the
@@ -26,6 +21,11 @@ Scale rules:
   clamped to E8M0's [-127, 127]; elements encoded saturating. MX names: see `MX_FORMATS`.
   For "mxint8" the stored scale is 2^X * 2^-6, because the int8 grid is in integer
   units while MX INT8 elements are k/64.
+- "olive": OliVe (outliers.py). Scale = alpha / max(INT-b grid) with alpha =
+  max|mean ± 3·std| of the group (OliVe's starting point); each value rounds to the
+  nearest of the normal ∪ outlier grids, then pairs are resolved (victims pruned to
+  0); outliers go to the spec's side table. With `clip_search` alpha is also scaled
+  by the ratios below.
 - `asymmetric=True` (integer formats only): the element format becomes `uint{k}`,
   scale = (max - min) / (2^k - 1), zero_point = round(-min / scale) clipped to
   [0, 2^k - 1], code = clip(round(w / scale) + zero_point, 0, 2^k - 1).
@@ -54,6 +54,7 @@ even code), saturating at the grid's ends, done with a precomputed breakpoint ta
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -64,7 +65,9 @@ import numpy as np
 
 from bitsmith.ir.errors import BitsmithError
 from bitsmith.ir.formats.base import Format
-from bitsmith.ir.formats.registry import MIXTURES, get_format
+from bitsmith.ir.formats.outliers import OLIVE_BITS, quantize_pairs
+from bitsmith.ir.formats.registry import MIXTURES, UnknownFormatError, format_names, get_format
+from bitsmith.ir.formats.spec import GRANULARITIES, SCALE_RULES, QuantSpec
 
 
 class QuantizationError(BitsmithError, ValueError):
@@ -84,52 +87,9 @@ MX_FORMATS: dict[str, tuple[str, float]] = {
 }
 MX_BLOCK = 32
 CLIP_RATIOS = tuple(round(1.0 - 0.05 * i, 2) for i in range(11))  # 1.0, 0.95, ..., 0.5
-_GRANULARITIES = ("tensor", "channel", "group")
-_SCALE_RULES = ("absmax", "absmean", "mx")
+# OliVe schemes: name -> element bits (normal INT-b symmetric, abfloat-b outliers).
+OLIVE_SCHEMES: dict[str, int] = {f"olive{b}": b for b in OLIVE_BITS}
 _CHUNK_ELEMENTS = 1 << 18
-
-
-@dataclass(frozen=True, eq=False)
-class QuantizedTensor:
-    """A quantised tensor: see the module docstring for the layout."""
-
-    shape: tuple[int, ...]
-    axis: int
-    granularity: str
-    group_size: int | None
-    formats: tuple[str, ...]
-    format_ids: np.ndarray  # uint8 (rows, groups)
-    codes: np.ndarray  # uint8, tensor shape
-    scales: np.ndarray  # float32 (rows, groups), first-level scales
-    zero_points: np.ndarray | None = None  # uint8 (rows, groups), asymmetric INT
-    scale_codes: np.ndarray | None = None  # uint8 (rows, groups), second-level
-    channel_scales: np.ndarray | None = None  # float32 (rows,), second-level
-    scale_bits: int | None = None
-
-    def effective_scales(self) -> np.ndarray:
-        """The scale each group dequantises with (float64, (rows, groups))."""
-        if self.scale_codes is None:
-            return self.scales.astype(np.float64)
-        return self.channel_scales.astype(np.float64)[:, None] * self.scale_codes.astype(np.float64)
-
-    def _grouped_codes(self) -> np.ndarray:
-        rows, groups = self.scales.shape
-        return np.moveaxis(self.codes, self.axis, -1).reshape(rows, groups, -1)
-
-    def dequantize(self) -> np.ndarray:
-        """(decode(code) - zero_point) * scale per group; float64 inside, float32 out."""
-        table = np.zeros((len(self.formats), 256), dtype=np.float64)
-        for i, name in enumerate(self.formats):
-            vals = get_format(name).values
-            table[i, : len(vals)] = vals
-        codes = self._grouped_codes()
-        flat = self.format_ids.astype(np.intp)[:, :, None] * 256 + codes
-        vals = table.ravel()[flat]
-        if self.zero_points is not None:
-            vals = vals - self.zero_points.astype(np.float64)[:, :, None]
-        vals = vals * self.effective_scales()[:, :, None]
-        moved = np.moveaxis(self.codes, self.axis, -1).shape
-        return np.moveaxis(vals.reshape(moved), -1, self.axis).astype(np.float32)
 
 
 # --- fast round-to-nearest --------------------------------------------------------
@@ -193,6 +153,103 @@ def _half_step(fmt: Format) -> float:
     return float(np.max(np.diff(fmt.grid))) / 2
 
 
+# --- schemes: what a name passed to `quantize` means ---------------------------------
+@dataclass(frozen=True)
+class Scheme:
+    """What a scheme name resolves to: candidate formats, scale rule, the OliVe
+    outlier format, and the MX element unit."""
+
+    formats: tuple[str, ...]
+    scale_rule: str
+    outlier_format: str | None = None
+    mx_unit: float = 1.0
+
+
+def resolve_scheme(name: str, *, asymmetric: bool = False, scale_rule: str | None = None,
+                   where: str = "tensor") -> Scheme:
+    """Resolve a format, mixture (`bitmod4`), MX (`mxfp4`) or OliVe (`olive4`) name.
+    `scale_rule` None picks the scheme's own: mx for MX, olive for OliVe, absmean
+    for ternary (BitNet b1.58), absmax otherwise."""
+    if scale_rule is not None and scale_rule not in SCALE_RULES:
+        raise QuantizationError(f"{where}: scale_rule must be one of {', '.join(SCALE_RULES)}, got {scale_rule!r}")
+    if name in MX_FORMATS:
+        element, unit = MX_FORMATS[name]
+        scheme = Scheme((element,), "mx", mx_unit=unit)
+    elif name in OLIVE_SCHEMES:
+        bits = OLIVE_SCHEMES[name]
+        scheme = Scheme((f"int{bits}_sym",), "olive", outlier_format=f"olive_abfloat{bits}")
+    elif name in MIXTURES:
+        scheme = Scheme(MIXTURES[name], "absmax")
+    elif name in format_names():
+        scheme = Scheme((name,), "absmean" if name == "ternary" else "absmax")
+    else:
+        raise UnknownFormatError(f"{where}: unknown format {name!r}; valid: {', '.join(scheme_names())}")
+    rule = scale_rule or scheme.scale_rule
+    if rule != scheme.scale_rule and scheme.scale_rule in ("mx", "olive"):
+        raise QuantizationError(f"{where}: {name!r} fixes scale_rule {scheme.scale_rule!r}, got {rule!r}")
+    if rule in ("mx", "olive") and scheme.scale_rule != rule:
+        raise QuantizationError(f"{where}: scale_rule {rule!r} belongs to the {rule} schemes, not {name!r}")
+    if rule == "absmean" and len(scheme.formats) != 1:
+        raise QuantizationError(f"{where}: scale_rule 'absmean' needs a single format, got mixture {name!r}")
+    if asymmetric:
+        fmt = get_format(scheme.formats[0])
+        if len(scheme.formats) != 1 or fmt.family != "int" or rule != "absmax":
+            raise QuantizationError(f"{where}: asymmetric quantisation needs one integer format and absmax, got {name!r}")
+        return Scheme((f"uint{fmt.bits}",), rule)
+    return dataclasses.replace(scheme, scale_rule=rule)
+
+
+def scheme_names() -> tuple[str, ...]:
+    """Every name `quantize` accepts: formats, mixtures, MX and OliVe schemes."""
+    return format_names() + tuple(MIXTURES) + tuple(MX_FORMATS) + tuple(OLIVE_SCHEMES)
+
+
+def shape_only_spec(shape: tuple[int, ...], fmt: str, *, group_size: int | None = 128, axis: int = -1,
+                    granularity: str = "group", scale_rule: str | None = None, asymmetric: bool = False,
+                    scale_bits: int | None = None, where: str = "tensor") -> QuantSpec:
+    """The spec `quantize` would give a tensor of `shape`, without its arrays: the
+    format choice a shape-only weight (a large model on the meta device) carries."""
+    scheme = resolve_scheme(fmt, asymmetric=asymmetric, scale_rule=scale_rule, where=where)
+    if scheme.scale_rule == "mx":
+        granularity, group_size = "group", MX_BLOCK
+    if granularity == "group" and group_size is None:
+        granularity = "channel"
+    if not -len(shape) <= axis < len(shape):
+        raise QuantizationError(f"{where}: axis {axis} out of range for a {len(shape)}-d tensor")
+    try:
+        return QuantSpec(fmt, shape, axis % len(shape), granularity, group_size if granularity == "group" else None,
+                         scheme.formats, scheme.scale_rule, asymmetric, scale_bits, scheme.outlier_format)
+    except ValueError as err:
+        raise QuantizationError(f"{where}: {err}") from None
+
+
+def spec_from_summary(text: str, shape: tuple[int, ...]) -> QuantSpec:
+    """The shape-only spec `QuantSpec.summary()` printed as `text` for a tensor of
+    `shape`; raises QuantizationError naming the bad token."""
+    tokens = text.split()
+    if not tokens:
+        raise QuantizationError("quant(): empty")
+    options: dict = {"granularity": None, "axis": None, "asymmetric": False, "scale_rule": None,
+                     "scale_bits": None, "group_size": None}
+    for token in tokens[1:]:
+        key, _, value = token.partition("=")
+        if token in ("tensor", "channel"):
+            options["granularity"] = token
+        elif key == "group" and value.isdigit():
+            options["granularity"], options["group_size"] = "group", int(value)
+        elif key in ("axis", "scale_bits") and value.isdigit():
+            options[key] = int(value)
+        elif token == "asym":
+            options["asymmetric"] = True
+        elif key == "rule" and value:
+            options["scale_rule"] = value
+        else:
+            raise QuantizationError(f"quant({text}): cannot read {token!r}")
+    if options["granularity"] is None or options["axis"] is None:
+        raise QuantizationError(f"quant({text}): needs a granularity (group=N, channel or tensor) and axis=N")
+    return shape_only_spec(shape, tokens[0], where=f"quant({text})", **options)
+
+
 # --- the quantiser --------------------------------------------------------------------
 def quantize(
     w: np.ndarray,
@@ -201,13 +258,13 @@ def quantize(
     group_size: int | None = 128,
     axis: int = -1,
     granularity: str = "group",
-    scale_rule: str = "absmax",
+    scale_rule: str | None = None,
     asymmetric: bool = False,
     clip_search: bool = False,
     scale_bits: int | None = None,
     where: str = "tensor",
-) -> QuantizedTensor:
-    """Quantise `w` to `fmt` (a format name, a mixture name, or an MX name); see the
+) -> QuantSpec:
+    """Quantise `w` with scheme `fmt` (a format, mixture, MX or OliVe name); see the
     module docstring. `where` names the tensor in error messages."""
     w = np.asarray(w)
     if w.ndim == 0 or w.size == 0:
@@ -216,36 +273,18 @@ def quantize(
         raise QuantizationError(f"{where}: expected a real numeric tensor, got dtype {w.dtype}")
     if not np.isfinite(w).all():
         raise QuantizationError(f"{where}: contains NaN or inf; cannot quantise")
-    if granularity not in _GRANULARITIES:
-        raise QuantizationError(f"{where}: granularity must be one of {', '.join(_GRANULARITIES)}, got {granularity!r}")
-    if scale_rule not in _SCALE_RULES:
-        raise QuantizationError(f"{where}: scale_rule must be one of {', '.join(_SCALE_RULES)}, got {scale_rule!r}")
+    if granularity not in GRANULARITIES:
+        raise QuantizationError(f"{where}: granularity must be one of {', '.join(GRANULARITIES)}, got {granularity!r}")
     if not -w.ndim <= axis < w.ndim:
         raise QuantizationError(f"{where}: axis {axis} out of range for a {w.ndim}-d tensor")
     if scale_bits is not None and not 1 <= scale_bits <= 8:
         raise QuantizationError(f"{where}: scale_bits must be 1..8, got {scale_bits}")
     axis %= w.ndim
-
-    mx_unit = 1.0
-    if fmt in MIXTURES:
-        names = MIXTURES[fmt]
-    elif fmt in MX_FORMATS:
-        element, mx_unit = MX_FORMATS[fmt]
-        names, scale_rule = (element,), "mx"
-    else:
-        names = (get_format(fmt).name,)  # raises UnknownFormatError
+    scheme = resolve_scheme(fmt, asymmetric=asymmetric, scale_rule=scale_rule, where=where)
+    names = scheme.formats
     fmts = tuple(get_format(n) for n in names)
-    if scale_rule == "mx":
+    if scheme.scale_rule == "mx":
         granularity, group_size = "group", MX_BLOCK
-        if len(fmts) != 1:
-            raise QuantizationError(f"{where}: scale_rule 'mx' needs a single element format, got mixture {fmt!r}")
-    if asymmetric:
-        if len(fmts) != 1 or fmts[0].family != "int" or scale_rule != "absmax":
-            raise QuantizationError(f"{where}: asymmetric quantisation needs one integer format and absmax, got {fmt!r}")
-        fmts = (get_format(f"uint{fmts[0].bits}"),)
-        names = (fmts[0].name,)
-    if scale_rule == "absmean" and len(fmts) != 1:
-        raise QuantizationError(f"{where}: scale_rule 'absmean' needs a single format, got mixture {fmt!r}")
     if granularity == "group" and group_size is None:
         granularity = "channel"
 
@@ -262,6 +301,8 @@ def quantize(
             raise QuantizationError(
                 f"{where}: group size {group_size} does not divide axis length {length} (no padding is done)")
         rows, groups, size = moved.size // length, length // group_size, group_size
+    if scheme.outlier_format and length % 2:
+        raise QuantizationError(f"{where}: OliVe pairs need an even axis length, got {length}")
     x2 = moved.reshape(rows * groups, size)
 
     n = rows * groups
@@ -269,22 +310,25 @@ def quantize(
     out_ids = np.zeros(n, dtype=np.uint8)
     out_scales = np.empty(n, dtype=np.float32)
     out_zp = np.empty(n, dtype=np.uint8) if asymmetric else None
+    out_outliers = (np.zeros((n, size), dtype=bool), np.zeros((n, size), dtype=np.uint8)) if scheme.outlier_format else None
+    ratios = CLIP_RATIOS if clip_search else (1.0,)
 
     def work(lo: int, hi: int) -> None:
         x = x2[lo:hi].astype(np.float64)
+        ids = None
         if asymmetric:
             c, s, z = _asymmetric(x, fmts[0])
             out_zp[lo:hi] = z
-            ids = None
-        elif scale_rule == "absmean":
+        elif scheme.scale_rule == "olive":
+            c, s, kept, ocodes = _olive(x, fmts[0], get_format(scheme.outlier_format), ratios)
+            out_outliers[0][lo:hi], out_outliers[1][lo:hi] = kept, ocodes
+        elif scheme.scale_rule == "absmean":
             c, s, ids = _search(x, names, np.mean(np.abs(x), axis=1)[:, None], (1.0,))
-        elif scale_rule == "mx":
-            c, s, ids = _search(x, names, _mx_scales(x, fmts[0], mx_unit)[:, None], (1.0,))
+        elif scheme.scale_rule == "mx":
+            c, s, ids = _search(x, names, _mx_scales(x, fmts[0], scheme.mx_unit)[:, None], (1.0,))
         else:
             divisors = np.array([_max_abs(f) for f in fmts])
-            absmax = np.max(np.abs(x), axis=1)
-            ratios = CLIP_RATIOS if clip_search else (1.0,)
-            c, s, ids = _search(x, names, absmax[:, None] / divisors[None, :], ratios)
+            c, s, ids = _search(x, names, np.max(np.abs(x), axis=1)[:, None] / divisors[None, :], ratios)
         out_codes[lo:hi], out_scales[lo:hi] = c, s
         if ids is not None:
             out_ids[lo:hi] = ids
@@ -304,12 +348,21 @@ def quantize(
         top = (1 << scale_bits) - 1
         channel_scales = (scales.astype(np.float64).max(axis=1) / top).astype(np.float32)
         scale_codes = np.clip(np.rint(scales / channel_scales.astype(np.float64)[:, None]), 0, top).astype(np.uint8)
-    return QuantizedTensor(
-        shape=tuple(w.shape), axis=axis, granularity=granularity,
-        group_size=size if granularity == "group" else None, formats=tuple(names),
-        format_ids=out_ids.reshape(rows, groups), codes=codes, scales=scales,
+    outlier_index = outlier_codes = None
+    if out_outliers is not None:
+        original = np.moveaxis(np.arange(w.size).reshape(w.shape), axis, -1).reshape(-1)
+        positions = original[np.flatnonzero(out_outliers[0])]
+        order = np.argsort(positions)
+        outlier_index = positions[order].astype(np.int64)
+        outlier_codes = out_outliers[1][out_outliers[0]][order]
+    return QuantSpec(
+        scheme=fmt, shape=tuple(w.shape), axis=axis, granularity=granularity,
+        group_size=size if granularity == "group" else None, formats=names, scale_rule=scheme.scale_rule,
+        asymmetric=asymmetric, scale_bits=scale_bits, outlier_format=scheme.outlier_format,
+        codes=codes, format_ids=out_ids.reshape(rows, groups), scales=scales,
         zero_points=None if out_zp is None else out_zp.reshape(rows, groups),
-        scale_codes=scale_codes, channel_scales=channel_scales, scale_bits=scale_bits)
+        scale_codes=scale_codes, channel_scales=channel_scales,
+        outlier_index=outlier_index, outlier_codes=outlier_codes)
 
 
 def _as_scale(raw: np.ndarray) -> np.ndarray:
@@ -361,6 +414,31 @@ def _mx_scales(x: np.ndarray, fmt: Format, unit: float) -> np.ndarray:
         e = np.floor(np.log2(np.where(absmax > 0, absmax, 1.0))) - emax
     e = np.clip(e, -127, 127)
     return np.where(absmax > 0, np.exp2(e) * unit, 1.0)
+
+
+def _olive(x: np.ndarray, normal: Format, outlier: Format, ratios: tuple[float, ...]):
+    """OliVe per group: alpha = max|mean ± 3·std| (OliVe's `search_mse` start),
+    scale = alpha·ratio / max(normal grid); keep the ratio with the least MSE after
+    the outlier-victim pairing. Returns codes, scales, outlier mask, outlier codes."""
+    mean = x.mean(axis=1)
+    std = x.std(axis=1, ddof=1) if x.shape[1] > 1 else np.zeros(len(x))
+    alpha = np.maximum(np.abs(mean + 3 * std), np.abs(mean - 3 * std))
+    best = None
+    for ratio in ratios:
+        scale = _as_scale(alpha * ratio / normal.max)
+        xs = x / scale[:, None]
+        dense, kept, ocodes = quantize_pairs(xs, normal, outlier)
+        values = np.where(kept, outlier.values[ocodes], normal.values[dense])
+        err = np.sum((values - xs) ** 2, axis=1) * scale * scale
+        if best is None:
+            best = [err, dense, scale, kept, ocodes]
+            continue
+        better = err < best[0]
+        best = [np.where(better, err, best[0]), np.where(better[:, None], dense, best[1]),
+                np.where(better, scale, best[2]), np.where(better[:, None], kept, best[3]),
+                np.where(better[:, None], ocodes, best[4])]
+    _, dense, scale, kept, ocodes = best
+    return dense, scale.astype(np.float32), kept, ocodes
 
 
 def _asymmetric(x: np.ndarray, fmt: Format):

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import cache
 
 from bitsmith.ir.errors import BitsmithError
-from bitsmith.ir.formats import grids
+from bitsmith.ir.formats import grids, outliers
 from bitsmith.ir.formats.base import Format
 from bitsmith.ir.formats.integer import integer
 from bitsmith.ir.formats.minifloat import e8m0, minifloat
@@ -41,6 +41,8 @@ def _builders() -> dict[str, Callable[[], Format]]:
         table[f"bitmod_fp{bits}"] = lambda b=bits: grids.bitmod_fp(b)
         for variant in grids.BITMOD_SPECIAL[bits]:
             table[f"bitmod_fp{bits}_{variant}"] = lambda b=bits, v=variant: grids.bitmod_fp(b, v)
+    for bits in outliers.OLIVE_BITS:
+        table[f"olive_abfloat{bits}"] = lambda b=bits: outliers.abfloat(b)
     return table
 
 

@@ -169,3 +169,29 @@ def test_shape_mismatch_is_caught_by_the_validator(monkeypatch, capsys, saved_ml
 def test_bad_phase(monkeypatch, capsys, tmp_path: Path) -> None:
     code, _, err = run(monkeypatch, capsys, "lower", "llama-tiny", "--phase", "train", "-o", str(tmp_path / "x.json"))
     assert code != 0 and "phase" in err
+
+
+def test_quantize_prints_the_error_table_and_saves_a_loadable_graph(monkeypatch, capsys, tmp_path: Path) -> None:
+    from bitsmith.ir.graph import Graph
+
+    out_path = tmp_path / "mlp_q.json"
+    code, out, _ = run(monkeypatch, capsys, "quantize", "mlp", "--format", "bitmod4", "--group-size", "32",
+                       "-o", str(out_path))
+    assert code == 0
+    assert "SQNR dB" in out and "0.weight" in out and "(4.5 bits/weight)" in out
+    graph = Graph.load(str(out_path))
+    assert [c.quant.scheme for c in graph.constants if c.quant is not None] == ["bitmod4"] * 3
+    # a saved graph is accepted as MODEL too
+    code, out, _ = run(monkeypatch, capsys, "quantize", str(out_path), "--format", "int8_sym", "--group-size", "32")
+    assert code == 0 and "int8_sym" in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--format", "int5x"], "--format: unknown format 'int5x'; valid: int2,"),
+    (["--format", "int4", "--group-size", "48"], "group size 48 does not divide axis length 64"),
+    (["--format", "bitmod4", "--asymmetric"], "asymmetric quantisation needs one integer format"),
+])
+def test_quantize_bad_input_is_one_line(monkeypatch, capsys, args: list[str], message: str) -> None:
+    code, _, err = run(monkeypatch, capsys, "quantize", "mlp", *args)
+    assert code == 1
+    assert message in one_line_error(err)

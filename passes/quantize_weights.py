@@ -1,0 +1,108 @@
+"""Quantise a graph's GEMM weights with one scheme: the whole-model form of
+`ir.formats.quantize`, used by `bitsmith quantize` and the accuracy benchmark.
+
+Which weights: parameter constants read as the weight operand of a GEMM-like op —
+`linear` (`[N, K]`, groups along K, axis -1), `conv2d` (`[O, C, kh, kw]`, groups
+along C, axis 1) and a constant right operand of `matmul` (`[..., K, N]`, axis -2).
+Groups always run along the reduction axis, so one group's scale multiplies one
+partial sum, as the bit-serial and LUT engines apply it. Embedding tables, norms
+and biases stay in floating point (BitMoD quantises the linear layers only).
+
+A weight whose reduction axis the group size does not divide is an error naming
+the tensor (pick a group size that divides it, or `granularity="channel"`): no
+padding, no silent fallback. Shape-only weights get a shape-only spec, so a large
+model's bits are known for costing without materialising it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bitsmith.ir.formats.quantize import quantize, shape_only_spec
+from bitsmith.ir.formats.spec import QuantSpec
+from bitsmith.ir.graph import Constant, Graph, Node
+from bitsmith.ir.ops import Op
+
+# Which operand of which op is a weight, and the axis its groups run along.
+WEIGHT_OPERANDS: dict[Op, tuple[int, int]] = {Op.LINEAR: (1, -1), Op.CONV2D: (1, 1), Op.MATMUL: (1, -2)}
+
+
+@dataclass(frozen=True)
+class WeightReport:
+    """What quantising one weight did. Error figures are None for a shape-only weight."""
+
+    name: str
+    layer: str  # the first node that reads it
+    shape: tuple[int, ...]
+    spec: QuantSpec = field(repr=False)
+    bits_per_weight: float
+    sqnr_db: float | None
+    relative_rms_error: float | None  # ||Q(w) - w|| / ||w||
+    max_abs_error: float | None
+    format_counts: dict[str, int]  # groups per format (mixtures)
+    outliers: int
+
+
+def weight_operands(graph: Graph) -> list[tuple[Constant, Node, int]]:
+    """(constant, first reader, group axis) for every quantisable weight, in graph order."""
+    found: dict[str, tuple[Constant, Node, int]] = {}
+    for node in graph.nodes:
+        operand = WEIGHT_OPERANDS.get(node.op)
+        if operand is None or len(node.inputs) <= operand[0]:
+            continue
+        const = graph.constant(node.inputs[operand[0]])
+        if const is not None and const.origin == "parameter" and const.type.dtype.is_float and const.name not in found:
+            found[const.name] = (const, node, operand[1])
+    return list(found.values())
+
+
+def quantize_weights(
+    graph: Graph,
+    scheme: str,
+    *,
+    group_size: int | None = 128,
+    granularity: str = "group",
+    scale_rule: str | None = None,
+    asymmetric: bool = False,
+    clip_search: bool = False,
+    scale_bits: int | None = None,
+) -> tuple[Graph, list[WeightReport]]:
+    """A copy of `graph` whose GEMM weights carry `QuantSpec`s, and a report per weight."""
+    options = dict(group_size=group_size, granularity=granularity, scale_rule=scale_rule,
+                   asymmetric=asymmetric, scale_bits=scale_bits)
+    replaced: dict[str, Constant] = {}
+    reports = []
+    for const, node, axis in weight_operands(graph):
+        where = f"weight %{const.name} (of %{node.name})"
+        if const.data is None:
+            spec = shape_only_spec(const.type.shape, scheme, axis=axis, where=where, **options)
+        else:
+            spec = quantize(const.data, scheme, axis=axis, clip_search=clip_search, where=where, **options)
+        new = Constant(const.value, None, const.origin, spec)
+        replaced[const.name] = new
+        reports.append(_report(const, new, node))
+    constants = tuple(replaced.get(c.name, c) for c in graph.constants)
+    return graph.replace(constants=constants), reports
+
+
+def _report(original: Constant, quantised: Constant, node: Node) -> WeightReport:
+    spec = quantised.quant
+    sqnr = rel = max_err = None
+    counts: Counter[str] = Counter()
+    outliers = 0
+    if not spec.shape_only:
+        w = original.data.astype(np.float64)
+        err = spec.dequantize() - w
+        signal, noise = float(np.sum(w * w)), float(np.sum(err * err))
+        sqnr = math.inf if noise == 0 else 10 * math.log10(signal / noise) if signal > 0 else -math.inf
+        rel = math.sqrt(noise / signal) if signal > 0 else 0.0
+        max_err = float(np.max(np.abs(err)))
+        ids, n = np.unique(spec.format_ids, return_counts=True)
+        counts.update({spec.formats[i]: int(c) for i, c in zip(ids, n, strict=True)})
+        outliers = 0 if spec.outlier_index is None else int(spec.outlier_index.size)
+    return WeightReport(original.name, node.name, original.type.shape, spec, spec.bits_per_weight(), sqnr, rel,
+                        max_err, dict(counts), outliers)
