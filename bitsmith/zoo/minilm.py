@@ -36,6 +36,24 @@ DEMO_SENTENCES = (
     "Low-bit arithmetic makes neural networks cheaper to run.",
 )
 
+# A fixed, varied set for judging embeddings after quantisation: near-paraphrases,
+# unrelated topics, questions, numbers and technical text, so a format that bends
+# the embedding space shows up in the cosine to the fp32 embeddings.
+ACCURACY_SENTENCES = DEMO_SENTENCES + (
+    "How do I reset my password?",
+    "I forgot my login credentials and cannot sign in.",
+    "The recipe needs two cups of flour and three eggs.",
+    "Heavy rain is expected across the north this weekend.",
+    "The quarterly revenue grew by 12 percent to 4.2 billion dollars.",
+    "She plays the violin in the city orchestra.",
+    "Photosynthesis converts light energy into chemical energy.",
+    "The train to Amsterdam leaves from platform nine.",
+    "Matrix multiplication dominates the cost of transformer inference.",
+    "He scored the winning goal in the final minute.",
+    "Please close the window, it is getting cold.",
+    "Quantum computers exploit superposition and entanglement.",
+)
+
 
 def model_path() -> Path:
     """The package folder holding config.json, model.safetensors and tokenizer.json."""
