@@ -46,6 +46,7 @@ def models() -> None:
 def formats() -> None:
     """List every number format: bits, family, value grid (or range), and what it is."""
     from bitsmith.ir.formats import MIXTURES, format_names, get_format
+    from bitsmith.ir.formats.quantize import MX_FORMATS, OLIVE_SCHEMES
     from bitsmith.summary import grid_text
 
     table = Table(title="bitsmith number formats (values in the format's own units, before scaling)")
@@ -64,6 +65,15 @@ def formats() -> None:
     for name, members in MIXTURES.items():
         mixtures.add_row(name, ", ".join(members))
     console.print(mixtures)
+    schemes = Table(title="block and outlier schemes (also accepted by `bitsmith quantize --format`)")
+    schemes.add_column("name")
+    schemes.add_column("elements")
+    schemes.add_column("scale")
+    for name, (element, _) in MX_FORMATS.items():
+        schemes.add_row(name, element, "E8M0 power of two per block of 32 (OCP MX v1.0)")
+    for name, bits in OLIVE_SCHEMES.items():
+        schemes.add_row(name, f"int{bits}_sym + olive_abfloat{bits} outlier-victim pairs", "max|mean ± 3σ| per group")
+    console.print(schemes)
 
 
 @app.command()

@@ -53,11 +53,11 @@ def test_models_lists_the_zoo(monkeypatch, capsys) -> None:
 
 
 def test_formats_lists_every_format_and_mixture(monkeypatch, capsys) -> None:
-    from bitsmith.ir.formats import MIXTURES, format_names
+    from bitsmith.ir.formats.quantize import scheme_names
 
     code, out, _ = run(monkeypatch, capsys, "formats")
     assert code == 0
-    for name in (*format_names(), *MIXTURES):
+    for name in scheme_names():  # formats, mixtures, MX and OliVe schemes
         assert name in out
     assert "{-16, -12, -8, -6, -4, -3, -2, -1, 0, 1, 2, 3, 4, 6, 8, 12}" in out  # bitmod_fp4_ea_neg (FACTS §1.1)
 
