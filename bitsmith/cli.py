@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bitsmith.ir.errors import BitsmithError
+from bitsmith.targets_cli import targets_app
 
 app = typer.Typer(
     name="bitsmith",
@@ -151,6 +152,9 @@ def quantize(
     if output is not None:
         quantised.save(str(output))
         console.print(f"wrote {output}")
+
+
+app.add_typer(targets_app)
 
 
 @app.command()

@@ -1,0 +1,325 @@
+"""The `accelerator` target kind: a PE array with its buffers, DRAM and side units.
+
+How the array maps onto a GEMM (M tokens x K inputs -> N outputs) is stated by
+`dataflow`:
+
+- `output_stationary` (BitMoD, ANT, OliVe, the FP16 baseline, LUT Tensor Core,
+  Stripes, Loom): rows run along output channels (N), columns along tokens (M), and
+  each PE reduces `dot_product_width` inputs (K) per step, as BitMoD's
+  `_calc_tile_fc` tiles a layer (FACTS §1.4).
+- `weight_stationary` (TPU-like arrays, Bit Fusion): rows run along the reduction
+  (K), columns along output channels (N), and one token streams through per cycle.
+
+Cost figures (energies, areas, banks, port widths) may be left out or null where the
+source does not publish them; consumers must treat that as unknown, never as zero.
+"""
+
+from __future__ import annotations
+
+from math import ceil
+from typing import Literal, Self
+
+from pydantic import model_validator
+
+from bitsmith.targets.base import Block, TargetBase
+from bitsmith.targets.fields import (AnyBandwidth, Area, Count, DataSize, Energy, EnergyPerBit, Factor, FormatName,
+                                     Frequency, Identifier, Length, Text, field_error, format_bits)
+from bitsmith.targets.units import Dimension
+
+PEKind = Literal["mac", "bit_serial", "bit_serial_act", "bit_serial_both", "lut", "bit_fusion"]
+# PE kinds that take operands a few bits per cycle (weights, activations or both; LUT: weight bit-planes)
+SERIAL_PE_KINDS = ("bit_serial", "bit_serial_act", "bit_serial_both", "lut")
+PHASES = ("prefill", "decode")
+
+
+class Shape(Block):
+    rows: Count
+    cols: Count
+
+
+class Phases(Block):
+    """Per-phase arrangements of the same PEs, where a design reshapes its array
+    (BitMoD: 64x16 for decode, 32x32 for prefill; FACTS §1.3)."""
+
+    prefill: Shape | None = None
+    decode: Shape | None = None
+
+
+class LUTUnit(Block):
+    """Lookup-table PEs: a table of the 2^g signed sums of `group` activations, of
+    which a symmetric table stores half (T[~i] = -T[i], FACTS §3.1)."""
+
+    group: Count
+    symmetric: bool
+    entry_format: FormatName
+
+    @property
+    def table_entries(self) -> int:
+        return 2 ** (self.group - 1) if self.symmetric else 2**self.group
+
+
+class Fusion(Block):
+    """Bit Fusion: `brick_bits`-wide BitBricks fused spatially up to `fused_bits`."""
+
+    brick_bits: Count
+    fused_bits: Count
+
+    @model_validator(mode="after")
+    def _bricks_tile_the_unit(self) -> Self:
+        if self.fused_bits % self.brick_bits:
+            raise field_error("fused_bits",
+                              f"must be a multiple of brick_bits ({self.brick_bits}), got {self.fused_bits}")
+        return self
+
+    @property
+    def bricks_per_unit(self) -> int:
+        return (self.fused_bits // self.brick_bits) ** 2
+
+    def products_per_cycle(self, weight_bits: int, act_bits: int) -> int:
+        """Products one fusion unit completes per cycle (Bit Fusion simulator:
+        floor(8/max(p_a,2)) * floor(8/max(p_w,2)), FACTS §4)."""
+        if max(weight_bits, act_bits) > self.fused_bits:
+            raise ValueError(f"Bit Fusion fuses operands of at most {self.fused_bits} bits, "
+                             f"got {weight_bits}-bit weights and {act_bits}-bit activations")
+        per_act = self.fused_bits // max(act_bits, self.brick_bits)
+        per_weight = self.fused_bits // max(weight_bits, self.brick_bits)
+        return per_act * per_weight
+
+
+class PEArray(Block):
+    """The compute array. `pe_energy_per_cycle` and `pe_area` are one PE's synthesis
+    figures; `pnr_factor` scales both for place-and-route as BitMoD's simulator does."""
+
+    pe: PEKind
+    dataflow: Literal["output_stationary", "weight_stationary"]
+    rows: Count
+    cols: Count
+    dot_product_width: Count
+    bits_per_cycle: Count | None = None
+    lut: LUTUnit | None = None
+    fusion: Fusion | None = None
+    phases: Phases | None = None
+    pe_energy_per_cycle: Energy | None = None
+    pe_area: Area | None = None
+    pnr_factor: Factor | None = None
+    source: Text
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        serial = self.pe in SERIAL_PE_KINDS
+        if serial and self.bits_per_cycle is None:
+            raise field_error("bits_per_cycle", f"required for pe {self.pe!r}")
+        if not serial and self.bits_per_cycle is not None:
+            raise field_error("bits_per_cycle", f"only bit-serial and LUT PEs take bits per cycle, not pe {self.pe!r}")
+        for block, kind in (("lut", "lut"), ("fusion", "bit_fusion")):
+            if self.pe == kind and getattr(self, block) is None:
+                raise field_error(block, f"required when pe is {kind!r}")
+            if self.pe != kind and getattr(self, block) is not None:
+                raise field_error(block, f"only allowed when pe is {kind!r}, not {self.pe!r}")
+        if self.lut is not None and self.dot_product_width % self.lut.group:
+            raise field_error("lut.group", f"must divide dot_product_width ({self.dot_product_width}), "
+                                           f"got {self.lut.group}")
+        for phase in PHASES:
+            shape = getattr(self.phases, phase, None)
+            if shape is not None and shape.rows * shape.cols != self.pe_count:
+                raise field_error(f"phases.{phase}", f"{shape.rows}x{shape.cols} is {shape.rows * shape.cols} PEs but "
+                                                     f"the array has {self.rows}x{self.cols} = {self.pe_count}; "
+                                                     f"a phase re-arranges the same PEs")
+        return self
+
+    @property
+    def pe_count(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def lanes(self) -> int:
+        """Multiplier lanes: PEs x dot-product width."""
+        return self.pe_count * self.dot_product_width
+
+    def shape(self, phase: str | None = None) -> tuple[int, int]:
+        """(rows, cols) in `phase` ("prefill" or "decode"); the default shape otherwise."""
+        if phase is not None and phase not in PHASES:
+            raise ValueError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
+        shape = getattr(self.phases, phase, None) if phase else None
+        return (shape.rows, shape.cols) if shape is not None else (self.rows, self.cols)
+
+    def gemm_tile(self, phase: str | None = None) -> dict[str, int]:
+        """The GEMM tile one step of the array covers, as {"M", "N", "K"}."""
+        rows, cols = self.shape(phase)
+        if self.dataflow == "output_stationary":
+            return {"M": cols, "N": rows, "K": self.dot_product_width}
+        return {"M": 1, "N": cols, "K": rows * self.dot_product_width}
+
+    def macs_per_cycle(self, weight_bits: int, act_bits: int) -> float:
+        """Average multiply-accumulates per cycle with operands this wide: lanes
+        divided by the serial passes the PE kind needs (BitMoD ceil(w/2), FACTS
+        §1.4; LUT Tensor Core 512/W_BIT, §3.2; Stripes 16/p_a and Loom 256/(p_a p_w)
+        over a 16-bit engine, §4), or times Bit Fusion's fused products."""
+        for bits in (weight_bits, act_bits):
+            if type(bits) is not int or bits <= 0:
+                raise ValueError(f"operand widths must be positive integers, got {bits!r}")
+        per_cycle = self.bits_per_cycle or 1
+        weight_passes, act_passes = ceil(weight_bits / per_cycle), ceil(act_bits / per_cycle)
+        match self.pe:
+            case "mac":
+                return float(self.lanes)
+            case "bit_serial" | "lut":
+                return self.lanes / weight_passes
+            case "bit_serial_act":
+                return self.lanes / act_passes
+            case "bit_serial_both":
+                return self.lanes / (weight_passes * act_passes)
+            case _:
+                assert self.fusion is not None  # guaranteed by validation
+                return float(self.lanes * self.fusion.products_per_cycle(weight_bits, act_bits))
+
+    @property
+    def area_mm2(self) -> float | None:
+        """PEs x synthesis area per PE: the "pe array area" BitMoD's simulator
+        prints, which leaves out the place-and-route factor (FACTS §1.3)."""
+        return None if self.pe_area is None else self.pe_count * self.pe_area.to("mm2")
+
+    @property
+    def placed_area_mm2(self) -> float | None:
+        """`area_mm2` x `pnr_factor`: the array after place-and-route."""
+        if self.area_mm2 is None or self.pnr_factor is None:
+            return None
+        return self.area_mm2 * self.pnr_factor
+
+    @property
+    def placed_pe_energy_pj(self) -> float | None:
+        """Energy per PE per cycle after place-and-route: what BitMoD's simulator
+        charges every PE on every compute cycle (1.5 x pe_energy, FACTS §1.4)."""
+        if self.pe_energy_per_cycle is None or self.pnr_factor is None:
+            return None
+        return self.pe_energy_per_cycle.to("pJ") * self.pnr_factor
+
+
+class Formats(Block):
+    """Number formats the datapath takes (names as `bitsmith formats` lists them).
+    `group_size: null` means one scale per output channel."""
+
+    weights: list[FormatName]
+    activations: list[FormatName]
+    default_weights: FormatName
+    kv_cache: FormatName
+    group_size: Count | None
+    source: Text
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        for field in ("weights", "activations"):
+            names = getattr(self, field)
+            if not names:
+                raise field_error(field, "must list at least one format")
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise field_error(field, f"lists {', '.join(repeated)} more than once")
+        if self.default_weights not in self.weights:
+            raise field_error("default_weights", f"must be one of weights ({', '.join(self.weights)}), "
+                                                 f"got {self.default_weights!r}")
+        return self
+
+
+class Dequant(Block):
+    """The rescale unit: `bit_serial` multiplies by the scale one bit per cycle
+    (BitMoD's dequant.v, FACTS §1.2); `parallel` in one step."""
+
+    mode: Literal["bit_serial", "parallel"]
+    scale_format: FormatName
+    granularity: Literal["group", "channel", "tensor"]
+    source: Text
+
+    @property
+    def cycles_per_scale(self) -> int:
+        return format_bits(self.scale_format) if self.mode == "bit_serial" else 1
+
+
+class VectorUnit(Block):
+    """The unit that runs non-GEMM operators (norms, softmax, elementwise)."""
+
+    lanes: Count
+    ops_per_lane_per_cycle: Count
+    source: Text
+
+    @property
+    def ops_per_cycle(self) -> int:
+        return self.lanes * self.ops_per_lane_per_cycle
+
+
+class Buffer(Block):
+    """An on-chip SRAM; energies are per access of one port width."""
+
+    size: DataSize
+    banks: Count | None = None
+    port_width: DataSize | None = None
+    read_energy_per_access: Energy | None = None
+    write_energy_per_access: Energy | None = None
+    area: Area | None = None
+    source: Text
+
+    @property
+    def bytes(self) -> int:
+        return int(self.size.to("B"))
+
+
+class DRAM(Block):
+    bandwidth: AnyBandwidth
+    energy_per_bit: EnergyPerBit | None = None
+    size: DataSize | None = None
+    source: Text
+
+
+class Accelerator(TargetBase):
+    """A modelled accelerator: what the simulator costs a compiled graph on."""
+
+    kind: Literal["accelerator"]
+    clock: Frequency
+    technology: Length | None = None
+    pe_array: PEArray
+    formats: Formats
+    dequant: Dequant | None = None
+    vector_unit: VectorUnit | None = None
+    buffers: dict[Identifier, Buffer]
+    dram: DRAM
+
+    @model_validator(mode="after")
+    def _has_buffers(self) -> Self:
+        if not self.buffers:
+            raise field_error("buffers", "must name at least one on-chip buffer")
+        return self
+
+    @property
+    def clock_hz(self) -> float:
+        return self.clock.to("Hz")
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        bandwidth = self.dram.bandwidth
+        if bandwidth.dimension is Dimension.BANDWIDTH_PER_CYCLE:
+            return bandwidth.to("B/cycle")
+        return bandwidth.to("B/s") / self.clock_hz
+
+    @property
+    def dram_gb_per_s(self) -> float:
+        return self.dram_bytes_per_cycle * self.clock_hz / 1e9
+
+    @property
+    def dram_pj_per_bit(self) -> float | None:
+        return None if self.dram.energy_per_bit is None else self.dram.energy_per_bit.to("pJ/bit")
+
+    @property
+    def onchip_bytes(self) -> int:
+        return sum(buffer.bytes for buffer in self.buffers.values())
+
+    @property
+    def peak_macs_per_cycle(self) -> float:
+        """MACs per cycle with the narrowest weight and activation formats supported."""
+        weight_bits = min(format_bits(name) for name in self.formats.weights)
+        act_bits = min(format_bits(name) for name in self.formats.activations)
+        return self.pe_array.macs_per_cycle(weight_bits, act_bits)
+
+    @property
+    def peak_tops(self) -> float:
+        """Peak tera-operations per second, counting a MAC as two operations."""
+        return 2 * self.peak_macs_per_cycle * self.clock_hz / 1e12
