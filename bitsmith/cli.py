@@ -12,7 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bitsmith.ir.errors import BitsmithError
+from bitsmith.simulate_cli import simulate_command
 from bitsmith.targets_cli import targets_app
+from bitsmith.trace_cli import trace_command
 
 app = typer.Typer(
     name="bitsmith",
@@ -155,6 +157,8 @@ def quantize(
 
 
 app.add_typer(targets_app)
+app.command("simulate")(simulate_command)
+app.command("trace")(trace_command)
 
 
 @app.command()

@@ -26,7 +26,7 @@ Kernel = Callable[[Sequence[Array], Mapping[str, Any]], Array]
 
 def interpret(graph: Graph, inputs: Mapping[str, Array] | Sequence[Array]) -> list[Array]:
     """Run `graph` on `inputs` (by name, or in graph-input order); returns its outputs."""
-    env = _bind_inputs(graph, inputs)
+    env = bind_inputs(graph, inputs)
     for const in graph.constants:
         if const.data is None:
             raise InterpretError(f"graph {graph.name} is shape-only: constant %{const.name} has no data")
@@ -56,7 +56,9 @@ def run_node(node: Node, args: Sequence[Array]) -> Array:
 _HALF = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
 
 
-def _bind_inputs(graph: Graph, inputs: Mapping[str, Array] | Sequence[Array]) -> dict[str, Array]:
+def bind_inputs(graph: Graph, inputs: Mapping[str, Array] | Sequence[Array]) -> dict[str, Array]:
+    """`inputs` (by name, or in graph-input order) as {input name: array}, each
+    checked against its declared type; raises InterpretError naming the input."""
     if not isinstance(inputs, Mapping):
         inputs = list(inputs)
         if len(inputs) != len(graph.inputs):

@@ -3,29 +3,17 @@ figures, and `check` exiting 0 with one OK line or 1 with one error line."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from bitsmith.cli import main
 from bitsmith.targets import list_targets
 
 
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["bitsmith", *args])
-    monkeypatch.setenv("COLUMNS", "220")
-    try:
-        main()
-        code = 0
-    except SystemExit as done:
-        code = done.code if isinstance(done.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
-def test_targets_lists_the_library(monkeypatch, capsys) -> None:
-    code, out, _ = run(monkeypatch, capsys, "targets")
+def test_targets_lists_the_library(cli) -> None:
+    code, out, _ = cli("targets")
     assert code == 0
     for name in list_targets():
         assert name in out
@@ -33,8 +21,8 @@ def test_targets_lists_the_library(monkeypatch, capsys) -> None:
         assert word in out
 
 
-def test_targets_help_names_its_commands(monkeypatch, capsys) -> None:
-    code, out, _ = run(monkeypatch, capsys, "targets", "--help")
+def test_targets_help_names_its_commands(cli) -> None:
+    code, out, _ = cli("targets", "--help")
     assert code == 0 and "show" in out and "check" in out
 
 
@@ -45,30 +33,30 @@ def test_targets_help_names_its_commands(monkeypatch, capsys) -> None:
     ("cuda", ["sm_90", "f16 989.4", "fp8_e4m3 1978.9", "3.35TB/s"]),
     ("cpu", ["arch", "cores", "LLVM -mattr"]),
 ])
-def test_show_groups_fields_and_derived_figures(monkeypatch, capsys, name: str, words: list[str]) -> None:
-    code, out, _ = run(monkeypatch, capsys, "targets", "show", name)
+def test_show_groups_fields_and_derived_figures(cli, name: str, words: list[str]) -> None:
+    code, out, _ = cli("targets", "show", name)
     assert code == 0
     for word in words:
         assert word in out, word
 
 
-def test_show_an_unknown_target_is_one_error_line(monkeypatch, capsys) -> None:
-    code, out, err = run(monkeypatch, capsys, "targets", "show", "bitmood")
+def test_show_an_unknown_target_is_one_error_line(cli) -> None:
+    code, out, err = cli("targets", "show", "bitmood")
     assert code == 1 and out == ""
     assert err.strip().startswith("error: unknown target 'bitmood'; shipped: ant,") and err.count("\n") == 1
 
 
-def test_check_accepts_a_good_file(monkeypatch, capsys, tmp_path: Path) -> None:
+def test_check_accepts_a_good_file(cli, tmp_path: Path) -> None:
     path = tmp_path / "mine.yaml"
     path.write_text("name: mine\nextends: bitmod\npe_array:\n  rows: 32\n  cols: 32\n  phases: null\n")
-    code, out, err = run(monkeypatch, capsys, "targets", "check", str(path))
+    code, out, err = cli("targets", "check", str(path))
     assert code == 0 and err == ""
     assert out.strip() == f"OK {path}: accelerator 'mine', bit_serial 32x32x4 at 1GHz"
 
 
-def test_check_rejects_a_bad_file_with_one_line(monkeypatch, capsys, tmp_path: Path) -> None:
+def test_check_rejects_a_bad_file_with_one_line(cli, tmp_path: Path) -> None:
     path = tmp_path / "mine.yaml"
     path.write_text("name: mine\nextends: bitmod\nclock: 1GB\n")
-    code, out, err = run(monkeypatch, capsys, "targets", "check", str(path))
+    code, out, err = cli("targets", "check", str(path))
     assert code == 1 and out == ""
     assert err == f"error: {path}:3: clock: '1GB' measures data size; expected frequency in Hz, kHz, MHz, GHz\n"

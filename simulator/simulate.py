@@ -1,0 +1,99 @@
+"""`simulate(graph, target)`: a graph's cycles, traffic, energy and area on a
+modelled accelerator, layer by layer (DESIGN §2, §6).
+
+The graph becomes layer problems (workload.py), each is run by an engine
+(`fast` or `trace`) on the array arranged for the phase, and each result is
+costed (energy.py); the target's area comes from its components (area.py). Given
+inputs, the functional simulation (functional.py) runs too and its outputs ride
+on the report.
+
+`prepare_weights` gives an unquantised graph the weights a target takes, for the
+CLI and other callers that start from a float model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from bitsmith.ir.dtypes import dtype
+from bitsmith.ir.formats.quantize import scheme_names
+from bitsmith.ir.graph import Constant, Graph, Value
+from bitsmith.passes.quantize_weights import quantize_weights, weight_operands
+from bitsmith.simulator.area import target_area
+from bitsmith.simulator.energy import layer_energy
+from bitsmith.simulator.engines import simulate_layer
+from bitsmith.simulator.errors import SimulationError
+from bitsmith.simulator.functional import run_functional
+from bitsmith.simulator.problem import GemmProblem, LayerProblem, LayerResult
+from bitsmith.simulator.report import LayerReport, SimReport
+from bitsmith.simulator.workload import graph_phase, workload
+from bitsmith.targets import Accelerator, Target, load_target
+
+ENGINES = ("fast", "trace")
+PHASES = ("prefill", "decode")
+
+
+def accelerator(target: str | Target) -> Accelerator:
+    """`target` (a name, a path or a loaded target) as an accelerator the simulator
+    can cost; CPU and GPU targets run real code instead."""
+    loaded = load_target(target) if isinstance(target, str) else target
+    if not isinstance(loaded, Accelerator):
+        raise SimulationError(f"target {loaded.name} is a {loaded.kind} target; the simulator costs accelerators")
+    return loaded
+
+
+def simulate(graph: Graph, target: str | Target, *, engine: str = "fast", phase: str | None = None,
+             inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray] | None = None) -> SimReport:
+    """Simulate `graph` on `target`. `phase` None takes the graph's own
+    (`workload.graph_phase`); `inputs`, when given, also runs the functional
+    simulation and puts its outputs on the report."""
+    if engine not in ENGINES:
+        raise SimulationError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if phase is not None and phase not in PHASES:
+        raise SimulationError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
+    accel = accelerator(target)
+    phase = phase or graph_phase(graph)
+    layers = tuple(layer_report(problem, simulate_layer(problem, accel, phase=phase, engine=engine), accel)
+                   for problem in workload(graph, accel))
+    outputs = None if inputs is None else run_functional(graph, accel, inputs).outputs
+    return SimReport(graph.name, accel.name, phase, engine, accel.clock_hz, accel.dram_bytes_per_cycle, layers,
+                     target_area(accel), outputs)
+
+
+def layer_report(problem: LayerProblem, result: LayerResult, target: Accelerator) -> LayerReport:
+    """An engine's result with its energy and, for a GEMM, the compute roof."""
+    peak = (target.pe_array.macs_per_cycle(problem.weight_bits, problem.act_bits)
+            if isinstance(problem, GemmProblem) else None)
+    return LayerReport(result, layer_energy(result, target), peak)
+
+
+def prepare_weights(graph: Graph, target: str | Target, scheme: str | None = None,
+                    group_size: int | None = None) -> Graph:
+    """`graph` with its GEMM weights in `scheme` (default: the target's
+    `default_weights`), grouped by `group_size` (default: the target's; None:
+    one scale per output channel). A graph with quantised weights already is
+    returned as it is. A wide float type (`f16`) stores the weights in it; a
+    wide integer type (`i16`) has no quantiser, so it is an error."""
+    accel = accelerator(target)
+    weights = weight_operands(graph)
+    if any(const.quant is not None for const, _, _ in weights):
+        return graph
+    scheme = scheme or accel.formats.default_weights
+    group_size = group_size or accel.formats.group_size
+    if scheme in scheme_names():
+        granularity = "channel" if group_size is None else "group"
+        return quantize_weights(graph, scheme, group_size=group_size, granularity=granularity)[0]
+    try:
+        wide = dtype(scheme)
+    except KeyError:
+        raise SimulationError(f"unknown weight format {scheme!r} (see `bitsmith formats`)") from None
+    if not wide.is_float:
+        raise SimulationError(f"weight format {scheme} is a wide integer type with no quantiser; "
+                              f"give a format (--format) such as int8")
+    cast = {const.name: Constant(Value(const.name, dataclasses.replace(const.type, dtype=wide)),
+                                 None if const.data is None else const.data.astype(wide.to_numpy()), const.origin)
+            for const, _, _ in weights}
+    return graph.replace(constants=tuple(cast.get(c.name, c) for c in graph.constants))
