@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from bitsmith.ir.formats.quantize import quantize, shape_only_spec
 from bitsmith.ir.formats.spec import QuantSpec
 from bitsmith.ir.graph import Constant, Graph, Node
 from bitsmith.ir.ops import Op
+from bitsmith.passes.base import PassContext, PassError, PassOptions, graph_pass
 
 # Which operand of which op is a weight, and the axis its groups run along.
 WEIGHT_OPERANDS: dict[Op, tuple[int, int]] = {Op.LINEAR: (1, -1), Op.CONV2D: (1, 1), Op.MATMUL: (1, -2)}
@@ -106,3 +108,31 @@ def _report(original: Constant, quantised: Constant, node: Node) -> WeightReport
         outliers = 0 if spec.outlier_index is None else int(spec.outlier_index.size)
     return WeightReport(original.name, node.name, original.type.shape, spec, spec.bits_per_weight(), sqnr, rel,
                         max_err, dict(counts), outliers)
+
+
+class QuantizeOptions(PassOptions):
+    """`scheme` and `group_size` default to the target's `formats.default_weights`
+    and `formats.group_size`."""
+
+    scheme: str | None = None
+    group_size: int | None = None
+    granularity: Literal["group", "channel", "tensor"] = "group"
+    asymmetric: bool = False
+    clip_search: bool = False
+    scale_bits: int | None = None
+
+
+@graph_pass("quantize_weights", options=QuantizeOptions)
+def quantize_weights_pass(graph: Graph, ctx: PassContext) -> Graph:
+    """Quantise every GEMM weight with one scheme (the target's default unless set)."""
+    opts = ctx.options(QuantizeOptions)
+    formats = getattr(ctx.target, "formats", None)
+    scheme = opts.scheme or (formats.default_weights if formats is not None else None)
+    if scheme is None:
+        raise PassError("pass quantize_weights: no scheme set (quantize_weights.scheme) and no accelerator target "
+                        "to take its default from")
+    group_size = opts.group_size or (formats.group_size if formats is not None else 128)
+    quantised, _ = quantize_weights(graph, scheme, group_size=group_size, granularity=opts.granularity,
+                                    asymmetric=opts.asymmetric, clip_search=opts.clip_search,
+                                    scale_bits=opts.scale_bits)
+    return quantised

@@ -109,9 +109,10 @@ def _plain(value: object, origin: str, path: KeyPath) -> object:
     return value
 
 
-def read_yaml(raw: bytes, origin: str) -> Document:
-    """Parse one YAML document whose top level must be a mapping; any problem is a
-    one-line `TargetError` naming `origin` and, where there is one, the line."""
+def read_yaml(raw: bytes, origin: str, fields: str = "target fields") -> Document:
+    """Parse one YAML document whose top level must be a mapping (of `fields`, as
+    messages call them); any problem is a one-line `TargetError` naming `origin`
+    and, where there is one, the line."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -120,9 +121,9 @@ def read_yaml(raw: bytes, origin: str) -> Document:
     try:
         root = loader.get_single_node()
         if root is None:
-            raise TargetError(f"{origin}: empty file; expected a mapping of target fields")
+            raise TargetError(f"{origin}: empty file; expected a mapping of {fields}")
         if not isinstance(root, yaml.MappingNode):
-            raise TargetError(f"{origin}:{_line(root)}: the top level must be a mapping of target fields, "
+            raise TargetError(f"{origin}:{_line(root)}: the top level must be a mapping of {fields}, "
                               f"got {_kind(root)}")
         builder = _Builder(loader, origin)
         data = builder.build(root, ())

@@ -1,0 +1,24 @@
+"""The default pipeline per target kind, read top to bottom, one comment per step.
+
+Importing this module registers every built-in pass (each lives in its own file).
+"""
+
+from __future__ import annotations
+
+from bitsmith.passes import quantize_weights  # noqa: F401  (registers quantize_weights)
+from bitsmith.passes.pipeline import Pipeline
+from bitsmith.targets import Target
+
+DEFAULT_PASSES: dict[str, tuple[str, ...]] = {
+    "accelerator": (
+        "quantize_weights",  # every GEMM weight in the target's default format and group size
+    ),
+    # CPUs and GPUs take the graph as lowered: no pass needs their description yet.
+    "cpu": (),
+    "gpu": (),
+}
+
+
+def default_pipeline(target: Target) -> Pipeline:
+    """The pipeline bitsmith runs for `target` when the user gives none."""
+    return Pipeline.of(DEFAULT_PASSES[target.kind], origin=f"default pipeline for {target.name}")
