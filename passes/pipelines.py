@@ -5,7 +5,7 @@ Importing this module registers every built-in pass (each lives in its own file)
 
 from __future__ import annotations
 
-from bitsmith.passes import quantize_weights  # noqa: F401  (registers quantize_weights)
+from bitsmith.passes import allocate_bits, quantize_weights  # noqa: F401  (register their passes)
 from bitsmith.passes.pipeline import Pipeline
 from bitsmith.targets import Target
 

@@ -1,0 +1,95 @@
+"""Bit allocation: the ILP is exact (checked against brute-force enumeration), the
+greedy and evolutionary searches stay feasible and never beat it, and the pass
+meets its budget on a real graph."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bitsmith.api import lower
+from bitsmith.passes.allocate_bits import allocate_bits
+from bitsmith.passes.base import PassError
+from bitsmith.passes.pipeline import Pipeline
+from bitsmith.passes.search.allocation import (AllocationError, allocate_evolutionary, allocate_greedy,
+                                               allocate_ilp)
+
+
+def _brute_force(errors: np.ndarray, costs: np.ndarray, budget: float) -> float:
+    best = np.inf
+    for choice in itertools.product(range(errors.shape[1]), repeat=errors.shape[0]):
+        rows = np.arange(len(choice))
+        if costs[rows, choice].sum() <= budget:
+            best = min(best, errors[rows, choice].sum())
+    return best
+
+
+@st.composite
+def instances(draw):
+    layers, options = draw(st.integers(1, 6)), draw(st.integers(1, 4))
+    seed = draw(st.integers(0, 2**31))
+    rng = np.random.default_rng(seed)
+    errors = rng.random((layers, options)) * 10
+    costs = rng.integers(1, 20, (layers, options)).astype(float)
+    slack = draw(st.floats(0, 1))
+    budget = costs.min(axis=1).sum() + slack * (costs.max(axis=1).sum() - costs.min(axis=1).sum())
+    return errors, costs, budget
+
+
+@settings(max_examples=60, deadline=None)
+@given(instances())
+def test_ilp_equals_brute_force_and_heuristics_are_feasible(instance) -> None:
+    errors, costs, budget = instance
+    exact = allocate_ilp(errors, costs, budget)
+    assert exact.error == pytest.approx(_brute_force(errors, costs, budget), rel=1e-9, abs=1e-12)
+    assert exact.cost <= budget + 1e-9
+    for heuristic in (allocate_greedy(errors, costs, budget), allocate_evolutionary(errors, costs, budget, seed=3, generations=20)):
+        assert heuristic.cost <= budget + 1e-9
+        assert heuristic.error >= exact.error - 1e-9
+
+
+def test_evolutionary_search_is_deterministic_per_seed() -> None:
+    rng = np.random.default_rng(5)
+    errors, costs = rng.random((30, 4)), rng.integers(1, 9, (30, 4)).astype(float)
+    budget = costs.min(axis=1).sum() + 40
+    a, b = (allocate_evolutionary(errors, costs, budget, seed=11) for _ in range(2))
+    np.testing.assert_array_equal(a.choice, b.choice)
+
+
+def test_infeasible_budget_names_the_smallest_feasible_one() -> None:
+    with pytest.raises(AllocationError, match="smallest feasible budget is 3"):
+        allocate_ilp(np.ones((3, 2)), np.array([[1.0, 2.0], [1.0, 5.0], [1.0, 1.0]]), 2.5)
+
+
+@pytest.fixture(scope="module")
+def mlp():
+    return lower("mlp")
+
+
+def test_pass_meets_the_budget_and_quantises_each_weight_with_its_choice(mlp) -> None:
+    graph = mlp
+    candidates = ["bitmod3", "bitmod4", "int8_sym"]
+    quantised, allocation = allocate_bits(graph, candidates, 4.6, group_size=32)
+    assert allocation.average_bits <= 4.6
+    for layer in allocation.layers:
+        assert quantised.constant(layer.name).quant.scheme == layer.scheme
+    # more budget never costs accuracy, and the extremes are uniform
+    _, richer = allocate_bits(graph, candidates, 6.0, group_size=32)
+    assert richer.error <= allocation.error
+    _, cheapest = allocate_bits(graph, candidates, 3.0 + 16 / 32, group_size=32)
+    assert {layer.scheme for layer in cheapest.layers} == {"bitmod3"}
+
+
+def test_pass_in_a_pipeline_and_its_errors(mlp) -> None:
+    graph = mlp
+    pipeline = Pipeline.of(["allocate_bits"], {"allocate_bits.budget_bits": 5.0, "allocate_bits.group_size": 32,
+                                               "allocate_bits.candidates": ["int4_sym", "int8_sym"]})
+    result = pipeline.run(graph)
+    assert {c.quant.scheme for c in result.graph.constants if c.quant is not None} <= {"int4_sym", "int8_sym"}
+    with pytest.raises(PassError, match=r"budget 3 bits/weight is infeasible with int4_sym, int8_sym: "
+                                        r"the smallest feasible budget is 4\.5000 bits/weight"):
+        allocate_bits(graph, ["int4_sym", "int8_sym"], 3.0, group_size=32)
