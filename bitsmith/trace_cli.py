@@ -23,9 +23,10 @@ if TYPE_CHECKING:  # imported when the command runs, keeping `bitsmith --help` q
 
 console = Console()
 
-# Lanes shown, in display order, with what the unit is doing when busy.
+# Lanes shown, in display order, with what the unit is doing when busy. The held
+# operand is the weights (weight-stationary) or the activations (input-stationary).
 SHOWN = {
-    "dram_load": "DRAM load", "dram_store": "DRAM store", "weight_load": "weights into array",
+    "dram_load": "DRAM load", "dram_store": "DRAM store", "weight_load": "held operand shifting in",
     "array": "PEs computing", "port_w": "weight port", "port_x": "input port", "drain": "results draining",
     "pe_first": "PE(0,0) stage 1", "pe_second": "PE(0,0) stage 2", "stall_dram": "stall: wait DRAM",
     "stall_port": "stall: SRAM port", "stall_drain": "stall: wait drain", "pe_first_stall": "PE(0,0) stage 1 waits",

@@ -2,7 +2,8 @@
 
 A step (plan.py) hands the array a block of `tm x tn x tk` work. The array covers
 it in folds, one array-sized piece after another, and every PE of a fold runs the
-same PE program (one `DotChunk`, or for weight-stationary one chunk per token).
+same PE program (one `DotChunk`; for the two stationary dataflows one chunk per
+streamed column).
 
 Output-stationary (rows along N, columns along M, each PE reducing along K):
   folds: N in pieces of `rows` (outer), M in pieces of `cols` (inner); a fold
@@ -21,24 +22,30 @@ Weight-stationary (rows along K, columns along N, tokens streaming):
   moves down only when the PE above has finished it; activations move right one
   column per cycle), so its PEs are done at ur + (ur - 1) * T + (uc - 1) + tm * T.
   Results leave at the bottom edge as they are made: no separate drain.
+Input-stationary (rows along K, columns along M, weight columns streaming): the
+  weight-stationary rule with weights and inputs, N and M, swapped. A PE holds kw
+  activations of one token; folds: M in pieces of `cols` (outer), K in pieces of
+  rows*kw (inner), ur = ceil(k_fold / kw), uc tokens. The fold shifts its
+  activations in (ur cycles), then streams the tn weight columns: PE (r, c) takes
+  column j at ur + (j + r) * T + c, T = DotChunk(kw), so its PEs are done at
+  ur + (ur - 1) * T + (uc - 1) + tn * T; results leave at the bottom edge, no
+  drain. A fold's activations stream once through the input port; every weight
+  column streams through the weight port.
 
 SRAM ports. While a fold runs, its operands stream from their buffers at one port
 width per cycle: ceil(bits / port_bits) cycles each (weight: the fold's weights at
-stored bits per weight; input: its activations). A fold ends when its PEs are done
-and both streams are done; the difference is an `sram_port` stall.
+stored bits per weight, k_fold x (uc or tn); input: its activations, k_fold x (tm
+or uc)). A fold ends when its PEs are done and both streams are done; the
+difference is an `sram_port` stall.
 
 Fold pipeline. A fold hands its results to the drain when it has ended and the
 drain has finished the previous fold; the next fold starts at that hand-over (the
 two-stage rule of pe/overlap.py, fold = producer, drain = consumer). A step's array
 time is the two-stage total: first fold start to last drain end.
 
-PE programs. Every PE kind is a pipeline of at most two stages of items
-(`PEProgram`): BitMoD's term phase per scale group feeding the bit-serial dequant
-(FACTS §1.2); a LUT table builder per step feeding the lookups (§3.2; overlapped
-when the builder is shared, one after the other when each PE builds its own);
-single-stage PEs (MAC, Stripes, Loom, Bit Fusion) one item of the chunk's total.
-The trace engine steps these stages cycle by cycle; tests check the result equals
-the PE model's own `timing`.
+PE programs. Each fold's PEs run the PE model's stage pipeline for their chunk
+(`PEModel.stages`, pe/overlap.py), which the PE model's `timing` is computed
+from; the trace engine steps those stages cycle by cycle.
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ import numpy as np
 
 from bitsmith.simulator.pe import PEModel, pe_model
 from bitsmith.simulator.pe.base import DotChunk, ceil_div
-from bitsmith.simulator.pe.overlap import two_stage_schedule
+from bitsmith.simulator.pe.overlap import PEStages
 from bitsmith.targets.accelerator import Accelerator
 
 # Columns of a fold table (one row per fold of a step shape).
@@ -60,58 +67,28 @@ FOLD_COLUMNS = ("ur", "uc", "pre", "hop_r", "hop_c", "active", "reps", "program"
 
 @dataclass(frozen=True)
 class PEProgram:
-    """One PE's chunk as a pipeline of items: stage one busy `first[i]` cycles on
-    item i, stage two `second[i]`. With `overlap`, item i passes to stage two when
-    stage one has finished it and stage two has finished item i-1, and stage one
-    starts item i+1 at that hand-over (pe/overlap.py); without, stage one starts
-    item i+1 only when stage two has finished item i. `first_units` and
-    `second_units` name the PE units each stage keeps busy (keys of the PE model's
-    `busy_cycles()`)."""
+    """What every PE of a fold runs: a chunk and its stages (`PEModel.stages`)."""
 
     chunk: DotChunk
-    first: np.ndarray
-    second: np.ndarray
-    overlap: bool
-    first_units: tuple[str, ...]
-    second_units: tuple[str, ...]
-
-    def schedule(self) -> tuple[int, int, int]:
-        """(total, stage-one stall, stage-two starve) cycles, in closed form."""
-        if not self.overlap:
-            return int(self.first.sum() + self.second.sum()), 0, 0
-        s = two_stage_schedule(self.first, self.second)
-        return s.total_cycles, s.first_stall_cycles, s.second_starve_cycles
+    stages: PEStages
 
 
 def pe_program(pe: PEModel, chunk: DotChunk) -> PEProgram:
-    """The stage program of `pe` for `chunk` (see the module docstring)."""
-    if pe.kind == "bit_serial":
-        lengths = chunk.group_lengths()
-        first = ceil_div(lengths, pe.dot_product_width) * pe.passes(chunk.weight_bits)
-        rescales = chunk.group_size is not None and pe.dequant is not None
-        second = np.full_like(first, pe.dequant.cycles_per_scale if rescales else 0)
-        return PEProgram(chunk, first, second, True, ("term", "accumulate"), ("dequant",))
-    if pe.kind == "lut":
-        steps = pe.steps(chunk.k)
-        build = ceil_div(pe.dot_product_width // pe.group, pe.tables_per_cycle)
-        first = np.full(steps, build, dtype=np.int64)
-        second = np.full(steps, pe.passes(chunk.weight_bits), dtype=np.int64)
-        return PEProgram(chunk, first, second, pe.shared_precompute, ("table_build",), ("lookup", "combine"))
-    timing = pe.timing(chunk)
-    return PEProgram(chunk, np.array([timing.total_cycles], dtype=np.int64), np.zeros(1, dtype=np.int64), True,
-                     tuple(timing.busy_cycles()), ())
+    """The program of `pe` for `chunk`."""
+    return PEProgram(chunk, pe.stages(chunk))
 
 
 @dataclass(frozen=True)
 class ArrayModel:
-    """A target's array in one phase: its shape, dataflow, PE model, and the GEMM
-    tile one fold covers (`tile_m`, `tile_n`, `tile_k`, see the module docstring)."""
+    """A target's array in one phase: its shape, dataflow, PE model, the reduction
+    length a PE holds in the stationary dataflows (`k_per_pe`), and the GEMM tile
+    one fold covers (`tile_m`, `tile_n`, `tile_k`, see the module docstring)."""
 
     rows: int
     cols: int
     dataflow: str
     pe: PEModel
-    weights_per_pe: int
+    k_per_pe: int
     tile_m: int
     tile_n: int
     tile_k: int
@@ -120,12 +97,12 @@ class ArrayModel:
     def of(cls, target: Accelerator, phase: str, weight_bits: int, act_bits: int) -> ArrayModel:
         array = target.pe_array
         rows, cols = array.shape(phase)
-        pe = pe_model(target)
-        if array.dataflow == "output_stationary":
-            return cls(rows, cols, array.dataflow, pe, array.dot_product_width, cols, rows, array.dot_product_width)
-        fused = array.fusion.products_per_cycle(weight_bits, act_bits) if array.fusion is not None else 1
-        kw = array.dot_product_width * fused
-        return cls(rows, cols, array.dataflow, pe, kw, 1, cols, rows * kw)
+        tile = array.gemm_tile(phase)
+        fused = 1
+        if array.fusion is not None and array.dataflow != "output_stationary":
+            fused = array.fusion.products_per_cycle(weight_bits, act_bits)
+        return cls(rows, cols, array.dataflow, pe_model(target), array.dot_product_width * fused, tile["M"],
+                   tile["N"], tile["K"] * fused)
 
     @property
     def output_stationary(self) -> bool:
@@ -138,8 +115,8 @@ class ArrayModel:
     def chunk(self, k: int, weight_bits: int, act_bits: int, group_size: int | None,
               weight_reuse: bool) -> DotChunk:
         """The chunk one PE runs in a step reducing `k` (output-stationary) or per
-        token (weight-stationary: its `weights_per_pe`)."""
-        length = k if self.output_stationary else self.weights_per_pe
+        streamed token or weight column (the stationary dataflows: its `k_per_pe`)."""
+        length = k if self.output_stationary else self.k_per_pe
         return DotChunk(length, weight_bits, act_bits, group_size, weight_reuse)
 
     def folds(self, tm: int, tn: int, tk: int, program: int, active: int, port_w: tuple[float, int],
@@ -157,14 +134,16 @@ class ArrayModel:
             pre, hop_r, reps, drain = np.zeros_like(ur), np.ones_like(ur), np.ones_like(ur), ur
             out_elems, k_first = ur * uc, np.ones_like(ur)
         else:
-            uc = _pieces(tn, self.cols)
-            k = _pieces(tk, self.rows * self.weights_per_pe)
+            weights_held = self.dataflow == "weight_stationary"
+            held, streamed = (tn, tm) if weights_held else (tm, tn)
+            uc = _pieces(held, self.cols)
+            k = _pieces(tk, self.rows * self.k_per_pe)
             k_first = np.tile(np.arange(k.size) == 0, uc.size)
             uc, k = np.repeat(uc, k.size), np.tile(k, uc.size)
-            ur = ceil_div(k, self.weights_per_pe)
-            w_elems, x_elems = k * uc, k * tm
-            pre, hop_r, reps, drain = ur, np.full_like(ur, active), np.full_like(ur, tm), np.zeros_like(ur)
-            out_elems = uc * tm
+            ur = ceil_div(k, self.k_per_pe)
+            w_elems, x_elems = (k * uc, k * streamed) if weights_held else (k * streamed, k * uc)
+            pre, hop_r, reps, drain = ur, np.full_like(ur, active), np.full_like(ur, streamed), np.zeros_like(ur)
+            out_elems = uc * streamed
         table = np.zeros((ur.size, len(FOLD_COLUMNS)), dtype=np.int64)
         table[:, UR], table[:, UC], table[:, PRE], table[:, HOP_R], table[:, HOP_C] = ur, uc, pre, hop_r, 1
         table[:, ACTIVE], table[:, REPS], table[:, PROGRAM] = active * reps, reps, program

@@ -24,8 +24,9 @@ its own GEMM with its own operands. Per step, as numpy arrays:
   accesses; `sram_bytes`, bytes per buffer): DRAM loads written into buffers,
   stores read out, and fold results written into the output buffer (read too when
   accumulating onto earlier partial sums: K blocks after the first, and
-  weight-stationary K folds after the first of a step). Fold operand reads are in
-  `sram_bytes`; their accesses, one per port cycle, are counted by the engines.
+  weight- and input-stationary K folds after the first of a step). Fold operand
+  reads are in `sram_bytes`; their accesses, one per port cycle, are counted by
+  the engines.
 
 Both engines consume the same plan, so they differ only in how they time it.
 """

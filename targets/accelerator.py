@@ -9,6 +9,9 @@ How the array maps onto a GEMM (M tokens x K inputs -> N outputs) is stated by
   `_calc_tile_fc` tiles a layer (FACTS §1.4).
 - `weight_stationary` (TPU-like arrays, Bit Fusion): rows run along the reduction
   (K), columns along output channels (N), and one token streams through per cycle.
+- `input_stationary` (the mirror image of weight-stationary): rows run along the
+  reduction (K), columns along tokens (M); the activations stay in the array and one
+  weight column (output channel, N) streams through per cycle.
 
 Cost figures (energies, areas, banks, port widths) may be left out or null where the
 source does not publish them; consumers must treat that as unknown, never as zero.
@@ -47,11 +50,19 @@ class Phases(Block):
 
 class LUTUnit(Block):
     """Lookup-table PEs: a table of the 2^g signed sums of `group` activations, of
-    which a symmetric table stores half (T[~i] = -T[i], FACTS §3.1)."""
+    which a symmetric table stores half (T[~i] = -T[i], FACTS §3.1).
+
+    `shared_builder`: one table builder per activation row, broadcast to the PEs
+    that read its tables and building the next step's tables while they look up
+    (LUT Tensor Core, FACTS §3.2); false where each PE builds its own tables and
+    then looks them up, as a per-column kernel does. `tables_per_cycle`: tables a
+    builder completes per cycle."""
 
     group: Count
     symmetric: bool
     entry_format: FormatName
+    shared_builder: bool = True
+    tables_per_cycle: Count = 1
 
     @property
     def table_entries(self) -> int:
@@ -91,7 +102,7 @@ class PEArray(Block):
     figures; `pnr_factor` scales both for place-and-route as BitMoD's simulator does."""
 
     pe: PEKind
-    dataflow: Literal["output_stationary", "weight_stationary"]
+    dataflow: Literal["output_stationary", "weight_stationary", "input_stationary"]
     rows: Count
     cols: Count
     dot_product_width: Count
@@ -148,6 +159,8 @@ class PEArray(Block):
         rows, cols = self.shape(phase)
         if self.dataflow == "output_stationary":
             return {"M": cols, "N": rows, "K": self.dot_product_width}
+        if self.dataflow == "input_stationary":
+            return {"M": cols, "N": 1, "K": rows * self.dot_product_width}
         return {"M": 1, "N": cols, "K": rows * self.dot_product_width}
 
     def macs_per_cycle(self, weight_bits: int, act_bits: int) -> float:

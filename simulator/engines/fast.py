@@ -21,10 +21,10 @@ import numba
 import numpy as np
 
 from bitsmith.simulator.array import (ACTIVE, DRAIN, HOP_C, HOP_R, PORT_W, PORT_X, PRE, PROGRAM, REPS, UC, UR)
-from bitsmith.simulator.engines.result import (ARRAY, COUNTERS, CYCLES, DRAIN as C_DRAIN, DRAM, PE_CYCLES, PE_FIRST,
-                                               PE_FIRST_STALL, PE_SECOND, PE_SECOND_STARVE, PORT_W as C_PORT_W,
-                                               PORT_X as C_PORT_X, STALL_DRAIN, STALL_DRAM, STALL_PORT, WEIGHT_LOAD,
-                                               gemm_result)
+from bitsmith.simulator.engines.result import (ARRAY, COUNTERS, CYCLES, DRAIN as C_DRAIN, DRAM, LOAD_IN, PE_CYCLES,
+                                               PE_FIRST, PE_FIRST_STALL, PE_SECOND, PE_SECOND_STARVE,
+                                               PORT_W as C_PORT_W, PORT_X as C_PORT_X, STALL_DRAIN, STALL_DRAM,
+                                               STALL_PORT, gemm_result)
 from bitsmith.simulator.plan import Plan
 from bitsmith.simulator.problem import LayerResult
 
@@ -48,7 +48,7 @@ def _shape_times(folds: np.ndarray, fold_start: np.ndarray, program_stats: np.nd
             counters[s, STALL_DRAIN] += handover - (t + fold)
             counters[s, STALL_PORT] += fold - pes_done
             counters[s, ARRAY] += pes_done - pre
-            counters[s, WEIGHT_LOAD] += pre
+            counters[s, LOAD_IN] += pre
             counters[s, C_DRAIN] += folds[f, DRAIN]
             counters[s, C_PORT_W] += folds[f, PORT_W]
             counters[s, C_PORT_X] += folds[f, PORT_X]
@@ -90,11 +90,9 @@ def _steps(load_cycles: np.ndarray, store_cycles: np.ndarray, compute: np.ndarra
 
 def program_stats(plan: Plan) -> np.ndarray:
     """Per program: stage one busy, stage two busy, stage-one stall, stage-two starve."""
-    rows = []
-    for program in plan.programs:
-        _, stall, starve = program.schedule()
-        rows.append((int(program.first.sum()), int(program.second.sum()), stall, starve))
-    return np.array(rows, dtype=np.int64)
+    schedules = [program.stages.schedule() for program in plan.programs]
+    return np.array([(s.first_busy_cycles, s.second_busy_cycles, s.first_stall_cycles, s.second_starve_cycles)
+                     for s in schedules], dtype=np.int64)
 
 
 def run_gemm(plan: Plan) -> LayerResult:

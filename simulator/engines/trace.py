@@ -35,21 +35,22 @@ import numba
 import numpy as np
 
 from bitsmith.simulator.array import DRAIN, PORT_W, PORT_X, PRE, PROGRAM, REPS, UC, UR
-from bitsmith.simulator.engines.result import (ARRAY, COUNTERS, CYCLES, DRAIN as C_DRAIN, DRAM, PE_CYCLES, PE_FIRST,
-                                               PE_FIRST_STALL, PE_SECOND, PE_SECOND_STARVE, PORT_W as C_PORT_W,
-                                               PORT_X as C_PORT_X, STALL_DRAIN, STALL_DRAM, STALL_PORT, WEIGHT_LOAD,
-                                               gemm_result)
+from bitsmith.simulator.engines.result import (ARRAY, COUNTERS, CYCLES, DRAIN as C_DRAIN, DRAM, LOAD_IN, PE_CYCLES,
+                                               PE_FIRST, PE_FIRST_STALL, PE_SECOND, PE_SECOND_STARVE,
+                                               PORT_W as C_PORT_W, PORT_X as C_PORT_X, STALL_DRAIN, STALL_DRAM,
+                                               STALL_PORT, gemm_result)
 from bitsmith.simulator.plan import Plan
 from bitsmith.simulator.problem import LayerResult
 
 EventSink = Callable[[np.ndarray], None]
 
+# "weight_load" is the held operand shifting into the array: the inputs when input-stationary.
 LANES = ("dram_load", "dram_store", "array", "weight_load", "drain", "port_w", "port_x", "stall_dram", "stall_drain",
          "stall_port", "pe_first", "pe_second", "pe_first_stall", "pe_second_starve", "vector")
 (L_LOAD, L_STORE, L_ARRAY, L_WEIGHT_LOAD, L_DRAIN, L_PORT_W, L_PORT_X, L_STALL_DRAM, L_STALL_DRAIN, L_STALL_PORT,
  L_PE_FIRST, L_PE_SECOND, L_PE_FIRST_STALL, L_PE_SECOND_STARVE, L_VECTOR) = range(len(LANES))
 # The counter each lane's busy cycles add to (-1: none).
-LANE_COUNTER = np.array([DRAM, DRAM, ARRAY, WEIGHT_LOAD, C_DRAIN, C_PORT_W, C_PORT_X, STALL_DRAM, STALL_DRAIN,
+LANE_COUNTER = np.array([DRAM, DRAM, ARRAY, LOAD_IN, C_DRAIN, C_PORT_W, C_PORT_X, STALL_DRAM, STALL_DRAIN,
                          STALL_PORT, PE_FIRST, PE_SECOND, PE_FIRST_STALL, PE_SECOND_STARVE, -1], dtype=np.int64)
 # Flag bits of a PE program cycle.
 BUSY1, BUSY2, STALL1, STARVE2 = 1, 2, 4, 8
@@ -64,7 +65,7 @@ INFINITY = np.iinfo(np.int64).max
 
 @numba.njit(cache=True)
 def step_program(first: np.ndarray, second: np.ndarray, overlap: bool) -> np.ndarray:
-    """Flag word per cycle of one PE program (array.PEProgram), stepped cycle by cycle."""
+    """Flag word per cycle of one PE program's stages (pe/overlap.PEStages), stepped cycle by cycle."""
     n = first.size
     flags = np.zeros(first.sum() + second.sum() + 1, dtype=np.uint8)
     current, rem1, held, waiting = 0, first[0], False, False
@@ -259,7 +260,7 @@ def drive(run: Callable[..., None], args: tuple, sink: EventSink | None, batch_e
 
 def run_gemm(plan: Plan, sink: EventSink | None = None, batch_events: int = 4096) -> LayerResult:
     """Simulate `plan` cycle by cycle; `sink` receives (lane, start, end, step) rows."""
-    programs = [step_program(p.first, p.second, p.overlap) for p in plan.programs]
+    programs = [step_program(p.stages.first, p.stages.second, p.stages.overlapped) for p in plan.programs]
     lengths = np.array([len(f) for f in programs], dtype=np.int64)
     flags = np.zeros((len(programs), int(lengths.max())), dtype=np.uint8)
     for i, f in enumerate(programs):

@@ -3,8 +3,13 @@
 A chunk (`DotChunk`) is the reduction one PE performs for one output: `k` products
 summed, taken `dot_product_width` lanes per step, with operands `weight_bits` and
 `act_bits` wide, and (for PEs that rescale inside, BitMoD) a scale every
-`group_size` weights. A PE model answers three questions about it:
+`group_size` weights. A PE model answers four questions about it:
 
+- `stages(chunk)`: the chunk as a pipeline of at most two stages of items
+  (`PEStages`, overlap.py): BitMoD's term phase per scale group feeding its
+  bit-serial dequant, a LUT table build per step feeding the lookups, one item of
+  the chunk's total for single-stage PEs. Two-stage PEs derive `timing` from it,
+  and the trace engine steps it cycle by cycle;
 - `timing(chunk)`: the cycles each unit of the PE is busy and the chunk's total,
   as a frozen `PETiming` subclass;
 - `actions(chunk)`: how many times each named action happens (`pe_cycle`, `mac`,
@@ -31,6 +36,7 @@ import numpy as np
 
 from bitsmith.ir.formats.spec import QuantSpec
 from bitsmith.simulator.errors import SimulationError
+from bitsmith.simulator.pe.overlap import PEStages
 from bitsmith.targets.accelerator import Dequant, PEArray
 from bitsmith.targets.fields import format_bits
 
@@ -124,6 +130,14 @@ class PEModel(ABC):
     def compute(self, x: np.ndarray, weights: WeightOperand) -> np.ndarray:
         """Outputs `[M, N]` of activations `x [M, K]` against `weights [N, K]`, by
         this PE's arithmetic; raises SimulationError for operands it cannot take."""
+
+    def stages(self, chunk: DotChunk) -> PEStages:
+        """`chunk` as a stage pipeline (see the module docstring). This default is
+        the single-stage PE's: one item as long as the chunk's total, keeping
+        every unit of `timing` busy; two-stage PEs override it."""
+        timing = self.timing(chunk)
+        return PEStages(np.array([timing.total_cycles], dtype=np.int64), np.zeros(1, dtype=np.int64), True,
+                        tuple(timing.busy_cycles()))
 
     def steps(self, k: int) -> int:
         """Dot-product steps a reduction of length `k` takes."""

@@ -43,7 +43,7 @@ from bitsmith.ir.formats.spec import QuantSpec
 from bitsmith.simulator.pe.base import DotChunk, PEModel, PETiming, WeightOperand, ceil_div
 from bitsmith.simulator.pe.bitmod_terms import TileTerms, code_terms, decodable, decode_tile
 from bitsmith.simulator.pe.operands import GroupedWeights, check_tile
-from bitsmith.simulator.pe.overlap import two_stage_schedule
+from bitsmith.simulator.pe.overlap import PEStages
 
 
 @dataclass(frozen=True)
@@ -66,22 +66,26 @@ class BitSerialTiming(PETiming):
 class BitSerialPE(PEModel):
     kind = "bit_serial"
 
-    def timing(self, chunk: DotChunk) -> BitSerialTiming:
+    def stages(self, chunk: DotChunk) -> PEStages:
+        """One item per scale group: its term phase A_g, then its dequant D,
+        overlapped with the next group's terms (module docstring)."""
         width = self.dot_product_width
         if chunk.group_size is not None and chunk.group_size % width:
             raise self.unsupported(f"group size {chunk.group_size}",
                                    f"it must be a multiple of the dot-product width {width}")
-        terms = self.passes(chunk.weight_bits)
-        lengths = chunk.group_lengths()
-        term_phase = ceil_div(lengths, width) * terms
+        term_phase = ceil_div(chunk.group_lengths(), width) * self.passes(chunk.weight_bits)
         rescales = chunk.group_size is not None and self.dequant is not None
         dequant = self.dequant.cycles_per_scale if rescales else 0
-        schedule = two_stage_schedule(term_phase, np.full_like(term_phase, dequant))
+        return PEStages(term_phase, np.full_like(term_phase, dequant), True, ("term", "accumulate"), ("dequant",))
+
+    def timing(self, chunk: DotChunk) -> BitSerialTiming:
+        stages = self.stages(chunk)
+        schedule = stages.schedule()
         return BitSerialTiming(
             total_cycles=schedule.total_cycles, term_cycles=schedule.first_busy_cycles,
             accumulate_cycles=schedule.first_busy_cycles, dequant_cycles=schedule.second_busy_cycles,
             stall_cycles=schedule.first_stall_cycles, drain_cycles=schedule.tail_cycles,
-            groups=len(lengths), terms_per_weight=terms,
+            groups=stages.first.size, terms_per_weight=self.passes(chunk.weight_bits),
         )
 
     def actions(self, chunk: DotChunk) -> dict[str, float]:

@@ -24,8 +24,10 @@ Timing of a chunk of k weights (target: `dot_product_width` d, `lut.group` g,
   when P <= L). Not shared (each PE builds its own tables, as a per-column kernel
   does): the PE builds, then looks up, total = steps * (P + L).
 
-`tables_per_cycle` (default 1: one table, all its entries in parallel adders, per
-cycle) is a model parameter: the targets state no precompute throughput.
+Whether the builder is shared and `tables_per_cycle` come from the target's
+`lut.shared_builder` and `lut.tables_per_cycle` (`pe_model`); the defaults here
+(shared, 1: one table, all its entries in parallel adders, per cycle) are the
+schema's.
 
 Values are float64: table entries are not rounded to `lut.entry_format` (FP16 in
 the RTL), so integer operands give exact results and float operands differ from a
@@ -44,7 +46,7 @@ import numpy as np
 from bitsmith.ir.formats.decompose import binary_coding_from_int, binary_coding_from_uint
 from bitsmith.simulator.pe.base import DotChunk, PEModel, PETiming, WeightOperand, ceil_div
 from bitsmith.simulator.pe.operands import IntegerWeights, check_tile, sum_groups
-from bitsmith.simulator.pe.overlap import two_stage_schedule
+from bitsmith.simulator.pe.overlap import PEStages
 from bitsmith.targets.accelerator import Dequant, PEArray
 
 
@@ -92,17 +94,21 @@ class LUTPE(PEModel):
         # PEs reading one activation row's tables: the array's rows run along N.
         self.sharers = pe_array.rows if shared_precompute else 1
 
-    def timing(self, chunk: DotChunk) -> LUTTiming:
+    def stages(self, chunk: DotChunk) -> PEStages:
+        """One item per step: its table build P, then its lookups L, overlapped
+        only with a shared builder (module docstring)."""
         steps = self.steps(chunk.k)
-        lookup = self.passes(chunk.weight_bits)
         build = ceil_div(self.dot_product_width // self.group, self.tables_per_cycle)
-        if self.shared_precompute:
-            s = two_stage_schedule(np.full(steps, build), np.full(steps, lookup))
-            return LUTTiming(total_cycles=s.total_cycles, table_build_cycles=s.first_busy_cycles,
-                             lookup_cycles=s.second_busy_cycles, combine_cycles=s.second_busy_cycles,
-                             fill_cycles=s.head_cycles, stall_cycles=s.second_starve_cycles)
-        return LUTTiming(total_cycles=steps * (build + lookup), table_build_cycles=steps * build,
-                         lookup_cycles=steps * lookup, combine_cycles=steps * lookup, fill_cycles=0, stall_cycles=0)
+        return PEStages(np.full(steps, build, dtype=np.int64),
+                        np.full(steps, self.passes(chunk.weight_bits), dtype=np.int64),
+                        self.shared_precompute, ("table_build",), ("lookup", "combine"))
+
+    def timing(self, chunk: DotChunk) -> LUTTiming:
+        s = self.stages(chunk).schedule()
+        return LUTTiming(total_cycles=s.total_cycles, table_build_cycles=s.first_busy_cycles,
+                         lookup_cycles=s.second_busy_cycles, combine_cycles=s.second_busy_cycles,
+                         fill_cycles=s.head_cycles if self.shared_precompute else 0,
+                         stall_cycles=s.second_starve_cycles)
 
     def actions(self, chunk: DotChunk) -> dict[str, float]:
         tables = self.steps(chunk.k) * (self.dot_product_width // self.group)

@@ -15,6 +15,14 @@ first stage's head, the slower stage per later item, and the tail of the second
 stage draining after the last hand-over. Seen from the producer, total = its busy
 cycles + its stalls (waiting to hand over) + the tail; from the consumer, total =
 the head + its busy cycles + its starved cycles (waiting for the next item).
+
+Where the two stages are one unit's phases (a LUT PE building its own tables), they
+do not overlap: the producer starts item i+1 only when the consumer has finished
+item i, so total = sum(first) + sum(second).
+
+Every PE model states its chunk as such a pipeline (`PEStages`, from
+`PEModel.stages`); its closed-form timing and the trace engine's cycle-by-cycle
+stepping both start from that one statement.
 """
 
 from __future__ import annotations
@@ -53,3 +61,26 @@ def two_stage_schedule(first: np.ndarray, second: np.ndarray) -> TwoStageSchedul
     first_busy, second_busy = int(first.sum()), int(second.sum())
     head, tail = int(first[0]), int(second[-1])
     return TwoStageSchedule(first_busy, second_busy, stall, starve, head, tail, first_busy + stall + tail)
+
+
+@dataclass(frozen=True)
+class PEStages:
+    """One PE's chunk as a pipeline of at most two stages of items: stage one busy
+    `first[i]` cycles on item i, stage two `second[i]` (zeros for a single-stage
+    PE). `overlapped`: the hand-over rule of the module docstring; otherwise stage
+    one starts item i+1 only when stage two has finished item i. `first_units` and
+    `second_units` name the PE units each stage keeps busy (keys of the PE model's
+    `timing(chunk).busy_cycles()`)."""
+
+    first: np.ndarray
+    second: np.ndarray
+    overlapped: bool
+    first_units: tuple[str, ...]
+    second_units: tuple[str, ...] = ()
+
+    def schedule(self) -> TwoStageSchedule:
+        """The stages' cycles in closed form; without overlap nothing stalls or starves."""
+        if self.overlapped:
+            return two_stage_schedule(self.first, self.second)
+        first, second = int(self.first.sum()), int(self.second.sum())
+        return TwoStageSchedule(first, second, 0, 0, int(self.first[0]), int(self.second[-1]), first + second)

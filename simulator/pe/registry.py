@@ -17,11 +17,15 @@ PE_MODELS: dict[str, type[PEModel]] = {
 
 
 def pe_model(target: Accelerator | PEArray) -> PEModel:
-    """The model of `target`'s PE. From an `Accelerator` it also takes the dequant
-    unit and the weight and activation formats (the widest bounds what the PE
-    accepts); from a bare `PEArray`, neither."""
+    """The model of `target`'s PE, with its LUT builder options where it has a LUT
+    unit. From an `Accelerator` it also takes the dequant unit and the weight and
+    activation formats (the widest bounds what the PE accepts); from a bare
+    `PEArray`, neither."""
+    array = target.pe_array if isinstance(target, Accelerator) else target
+    options: dict[str, object] = {}
+    if array.lut is not None:
+        options = {"shared_precompute": array.lut.shared_builder, "tables_per_cycle": array.lut.tables_per_cycle}
     if isinstance(target, Accelerator):
-        model = PE_MODELS[target.pe_array.pe]
-        return model(target.pe_array, dequant=target.dequant, weight_formats=target.formats.weights,
-                     act_formats=target.formats.activations)
-    return PE_MODELS[target.pe](target)
+        options.update(dequant=target.dequant, weight_formats=target.formats.weights,
+                       act_formats=target.formats.activations)
+    return PE_MODELS[array.pe](array, **options)

@@ -5,7 +5,9 @@ the comment beside it, not a value the simulator printed; both engines must give
 
 Notation: B = DRAM bytes per cycle; L/C/S = load/compute/store; a fold of ur x uc
 PEs running a chunk of T cycles ends at (ur-1) + (uc-1) + T (output-stationary),
-then drains ur cycles while the next fold runs.
+then drains ur cycles while the next fold runs. A weight- or input-stationary fold
+first shifts its held operand in (ur cycles) and ends at ur + (ur-1)*T + (uc-1) +
+streamed*T, streamed = tokens (M) or weight columns (N), with no drain.
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from bitsmith.simulator.engines import simulate_layer
 from bitsmith.simulator.errors import SimulationError
 from bitsmith.simulator.mapping import Mapping
 from bitsmith.simulator.problem import GemmProblem, LayerResult, VectorProblem
-from bitsmith.targets import load_target
+from bitsmith.targets import Accelerator, load_target
 
 
-def both(problem: GemmProblem | VectorProblem, target: str, phase: str = "prefill",
+def both(problem: GemmProblem | VectorProblem, target: str | Accelerator, phase: str = "prefill",
          mapping: Mapping | None = None) -> LayerResult:
     """The fast engine's result, after checking the trace engine gives the same."""
-    accel = load_target(target)
+    accel = load_target(target) if isinstance(target, str) else target
     fast = simulate_layer(problem, accel, phase=phase, mapping=mapping)
     assert simulate_layer(problem, accel, phase=phase, engine="trace", mapping=mapping) == fast
     return fast
@@ -104,6 +106,19 @@ def test_lut_tensor_core_int2() -> None:
     assert (result.busy_cycles["table_build"], result.busy_cycles["lookup"]) == (16, 32)
 
 
+def test_lut_tensor_core_unshared_builder() -> None:
+    # The int2 case above with each PE building its own tables (shared_builder: false): a
+    # step builds (1) then looks up (2), T = 16 * (1 + 2) = 48. One fold: 63 + 1 + 48 = 112,
+    # drain 64 -> C = 176; load 40, store 8 -> 224. Every one of the 128 PEs builds its 16
+    # tables (shared: 16 * 128 / 64 rows = 32 builds); nothing waits on a builder.
+    unshared = load_target("lut_tensor_core").override({"pe_array.lut.shared_builder": False})
+    result = both(GemmProblem("w", "linear", 2, 64, 64, "int2", 2, 2.0), unshared)
+    assert result.cycles == 224
+    assert (result.busy_cycles["table_build"], result.busy_cycles["lookup"]) == (16, 32)
+    assert result.actions["table_build"] == 16 * 128
+    assert "table_build" not in result.stall_cycles
+
+
 def test_loom_int4_by_int4() -> None:
     # loom: 64 x 32, dp 16, 1 bit per cycle on both operands. M=8, N=64, K=32, int4 x int4:
     # T = ceil(32/16) * 4 * 4 = 32. One fold 64 x 8: 63 + 7 + 32 = 102, drain 64 -> 166.
@@ -131,6 +146,38 @@ def test_int8_systolic_small() -> None:
     # Load 16*8 + 4*16 = 192 B -> ceil(3.95) = 4; store 4*8*2 = 64 B -> ceil(1.32) = 2. -> 48.
     problem = GemmProblem("t", "linear", 4, 8, 16, "int8", 8, 8.0, act_bits=8)
     assert both(problem, "int8_systolic").cycles == 48
+
+
+def test_int8_systolic_input_stationary_folds_along_tokens() -> None:
+    # int8_systolic with input_stationary: rows along K (256), columns along tokens M (256);
+    # fold tile M 256, N 1, K 256. B = 48.57 B/cycle as above. M=300, N=8, K=16 int8: the
+    # default tile is M512 N8 K256, one step. Folds: M in pieces [256, 44], K one piece of 16:
+    #   fold 0: ur = 16, uc = 256: 16 activations in + 15 + 255 + 8 weight columns * T 1 = 294;
+    #   fold 1: ur = 16, uc = 44: 16 + 15 + 43 + 8 = 82; no drain, so C = 294 + 82 = 376.
+    # Load 16*8 + 300*16 = 4928 B -> ceil(101.46) = 102; store 300*8*2 = 4800 B -> ceil(98.82) = 99.
+    # -> 102 + 376 + 99 = 577 (weight-stationary streams the 300 tokens through one fold:
+    # 16 + 15 + 7 + 300 = 338 -> 539).
+    problem = GemmProblem("t", "linear", 300, 8, 16, "int8", 8, 8.0, act_bits=8)
+    tpu = load_target("int8_systolic")
+    result = both(problem, tpu.override({"pe_array.dataflow": "input_stationary"}))
+    assert result.cycles == 577
+    assert result.mapping == "tile M512 N8 K256 order nmk"
+    assert result.busy_cycles["input_load"] == 2 * 16
+    assert result.busy_cycles["array"] == (294 - 16) + (82 - 16)
+    assert both(problem, tpu).cycles == 539
+
+
+def test_input_stationary_swaps_the_port_streams() -> None:
+    # fp16_mac prefill 32 x 24 input-stationary: rows K, columns M; weight port 1024 bit,
+    # input port 192 bit. M=24, N=32, K=64 f16 (the output-stationary case below): one step,
+    # two K folds of 32, ur = 32, uc = 24: PEs done 32 + 31 + 23 + 32 weight columns = 118.
+    # Ports per fold: inputs held, 32*24*16 / 192 = 64 cycles; weights streamed,
+    # 32*32*16 / 1024 = 16: no stall. C = 2 * 118 = 236. Load 224, store 48 -> 508.
+    fp16 = load_target("fp16_mac").override({"pe_array.dataflow": "input_stationary"})
+    result = both(GemmProblem("p", "linear", 24, 32, 64, "f16", 16, 16.0), fp16)
+    assert result.cycles == 508
+    assert (result.busy_cycles["port:input"], result.busy_cycles["port:weight"]) == (2 * 64, 2 * 16)
+    assert result.stall_cycles["sram_port"] == 0
 
 
 def test_fp16_mac_input_port_stalls_the_array() -> None:

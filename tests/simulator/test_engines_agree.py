@@ -1,7 +1,8 @@
 """`trace` (every cycle stepped) against `fast` (closed forms): the same cycles,
-busy and stall cycles, actions and traffic on generated GEMMs x formats x targets,
-under default and generated mappings; and the trace's cycle-by-cycle PE programs
-against each PE model's own timing."""
+busy and stall cycles, actions and traffic on generated GEMMs x formats x targets
+(the shipped ones and each as input-stationary), under default and generated
+mappings; and the trace's cycle-by-cycle PE programs against each PE model's own
+timing."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from bitsmith.simulator.errors import SimulationError
 from bitsmith.simulator.mapping import ORDERS, Mapping
 from bitsmith.simulator.pe import LUTPE, DotChunk, pe_model
 from bitsmith.simulator.problem import GemmProblem
-from bitsmith.targets import load_target
+from bitsmith.targets import Accelerator, load_target
 
 # Per target: (weight format, element bits, stored bits per weight, group size, activation bits).
 FORMATS = {
@@ -31,12 +32,15 @@ FORMATS = {
     "bitfusion": [("int4", 4, 4.0, None, 4), ("int8", 8, 8.0, None, 8), ("int2", 2, 2.0, None, 4)],
     "int8_systolic": [("int8", 8, 8.0, None, 8)],
 }
-TARGETS = {name: load_target(name) for name in FORMATS}
+DATAFLOWS = ("shipped", "input_stationary")
+TARGETS = {(name, dataflow): load_target(name) if dataflow == "shipped" else
+           load_target(name).override({"pe_array.dataflow": dataflow}) for name in FORMATS for dataflow in DATAFLOWS}
 
 
 @st.composite
-def cases(draw: st.DrawFn) -> tuple[GemmProblem, str, str, Mapping | None]:
+def cases(draw: st.DrawFn) -> tuple[GemmProblem, Accelerator, str, Mapping | None]:
     name = draw(st.sampled_from(sorted(FORMATS)))
+    target = TARGETS[name, draw(st.sampled_from(DATAFLOWS))]
     fmt, bits, stored, group, act = draw(st.sampled_from(FORMATS[name]))
     m, n, k = draw(st.integers(1, 40)), draw(st.integers(1, 150)), draw(st.integers(1, 300))
     problem = GemmProblem("g", "linear", m, n, k, fmt, bits, stored, act_bits=act, group_size=group,
@@ -44,24 +48,24 @@ def cases(draw: st.DrawFn) -> tuple[GemmProblem, str, str, Mapping | None]:
     phase = draw(st.sampled_from(["prefill", "decode"]))
     mapping = None
     if draw(st.booleans()):
-        array = ArrayModel.of(TARGETS[name], phase, bits, act)
+        array = ArrayModel.of(target, phase, bits, act)
         k_unit = array.tile_k if group is None or not array.output_stationary else math.lcm(array.tile_k, group)
         mapping = Mapping(array.tile_m * draw(st.integers(1, 3)), array.tile_n * draw(st.integers(1, 3)),
                           k_unit * draw(st.integers(1, 3)), draw(st.sampled_from(ORDERS)))
-    return problem, name, phase, mapping
+    return problem, target, phase, mapping
 
 
 @settings(max_examples=250, deadline=None)
 @given(cases())
-def test_trace_equals_fast(case: tuple[GemmProblem, str, str, Mapping | None]) -> None:
-    problem, name, phase, mapping = case
+def test_trace_equals_fast(case: tuple[GemmProblem, Accelerator, str, Mapping | None]) -> None:
+    problem, target, phase, mapping = case
     try:
-        fast = simulate_layer(problem, TARGETS[name], phase=phase, mapping=mapping)
+        fast = simulate_layer(problem, target, phase=phase, mapping=mapping)
     except SimulationError:  # a mapping that does not fit: checked in test_mapping.py
         event("mapping does not fit")
         return
-    event(f"simulated on {name}")
-    trace = simulate_layer(problem, TARGETS[name], phase=phase, mapping=mapping, engine="trace")
+    event(f"simulated on {target.name}, {target.pe_array.dataflow}")
+    trace = simulate_layer(problem, target, phase=phase, mapping=mapping, engine="trace")
     assert trace == fast
 
 
@@ -76,24 +80,24 @@ CHUNKS = [
 @pytest.mark.parametrize(("target", "chunk"), CHUNKS)
 def test_stepped_pe_program_matches_pe_model(target: str, chunk: DotChunk) -> None:
     pe = pe_model(load_target(target))
-    program = pe_program(pe, chunk)
-    flags = step_program(program.first, program.second, program.overlap)
+    stages = pe_program(pe, chunk).stages
+    flags = step_program(stages.first, stages.second, stages.overlapped)
     timing = pe.timing(chunk)
-    assert len(flags) == timing.total_cycles == program.schedule()[0]
+    assert len(flags) == timing.total_cycles == stages.schedule().total_cycles
     busy = timing.busy_cycles()
-    for unit in program.first_units:
+    for unit in stages.first_units:
         assert int(np.count_nonzero(flags & BUSY1)) == busy[unit]
-    for unit in program.second_units:
+    for unit in stages.second_units:
         assert int(np.count_nonzero(flags & BUSY2)) == busy[unit]
-    assert set(program.first_units + program.second_units) == set(busy)
+    assert set(stages.first_units + stages.second_units) == set(busy)
 
 
 def test_unshared_lut_builder_runs_before_its_lookups() -> None:
     # Each PE building its own tables: steps * (build + lookup) = 16 * (1 + 2) = 48.
     target = load_target("lut_tensor_core")
     pe = LUTPE(target.pe_array, shared_precompute=False)
-    program = pe_program(pe, DotChunk(64, 2, 16))
-    flags = step_program(program.first, program.second, program.overlap)
+    stages = pe.stages(DotChunk(64, 2, 16))
+    flags = step_program(stages.first, stages.second, stages.overlapped)
     assert len(flags) == pe.timing(DotChunk(64, 2, 16)).total_cycles == 48
     assert not np.any((flags & BUSY1) & ((flags & BUSY2) >> 1))  # never both at once
 

@@ -50,6 +50,21 @@ def test_untileable_weights_on_a_small_buffer() -> None:
         simulate_layer(problem, tiny, phase="decode")
 
 
+def test_untileable_inputs_when_input_stationary() -> None:
+    # int8_systolic with a 64 KiB unified buffer (inputs only: half 32768 B). M=256, N=64,
+    # K=512 int8. Weight-stationary (fold tile M 1) shrinks M to 64: a 64 x 512 input block is
+    # 32768 B. Input-stationary holds a fold of 256 tokens x 256 of K, so the smallest input
+    # block is 256*256 = 65536 B: untileable.
+    small = load_target("int8_systolic").override({"buffers.unified_buffer.size": "64KiB"})
+    problem = GemmProblem("fc2", "linear", 256, 64, 512, "int8", 8, 8.0, act_bits=8)
+    assert plan_layer(problem, small).mapping == Mapping(64, 256, 512, "nmk")
+    with pytest.raises(SimulationError) as error:
+        simulate_layer(problem, small.override({"pe_array.dataflow": "input_stationary"}))
+    assert str(error.value) == ("layer fc2: cannot tile 256x64x512 into int8_systolic's buffers: one array tile's "
+                                "input block is 65536 B, more than half of its 'unified_buffer' share (32768 B, "
+                                "double-buffered)")
+
+
 @pytest.mark.parametrize(("mapping", "why"), [
     (Mapping(33, 64, 64), "tile M must be a positive multiple of the array's 32"),
     (Mapping(32, 32, 6), "a K tile shorter than K=64 must be a multiple of 4"),

@@ -143,6 +143,7 @@ def test_lut_tensor_core_tile_is_m2_n64_k4_with_an_8_entry_table() -> None:
     array = accelerator("lut_tensor_core").pe_array
     assert array.gemm_tile() == {"M": 2, "N": 64, "K": 4}
     assert array.lut is not None and array.lut.table_entries == 8 and array.lut.entry_format == "f16"
+    assert array.lut.shared_builder and array.lut.tables_per_cycle == 1  # one builder per activation row
     for w_bits in (1, 2, 3, 4):
         assert array.macs_per_cycle(w_bits, 16) == 2 * 64 * 4 / w_bits
 
@@ -181,6 +182,15 @@ def test_tpu_like_array_peaks_at_92_tops() -> None:
     assert target.peak_tops == pytest.approx(92, abs=0.5)
     assert target.buffers["unified_buffer"].bytes == 24 * 2**20
     assert target.dram_gb_per_s == pytest.approx(34)
+
+
+def test_input_stationary_variant_tiles_tokens_and_keeps_the_peak() -> None:
+    # The mirror of weight-stationary: columns hold tokens (M), weight columns (N) stream through.
+    tpu = accelerator("int8_systolic")
+    held = tpu.override({"pe_array.dataflow": "input_stationary"})
+    assert tpu.pe_array.gemm_tile() == {"M": 1, "N": 256, "K": 256}
+    assert held.pe_array.gemm_tile() == {"M": 256, "N": 1, "K": 256}
+    assert held.peak_tops == tpu.peak_tops
 
 
 def test_h100_tensor_peaks_match_the_datasheet() -> None:

@@ -220,6 +220,8 @@ def test_override_returns_a_new_validated_target_and_leaves_the_original() -> No
     ({"pe_array.rows": -3}, "override of bitmod: pe_array.rows: must be a positive integer, got -3"),
     ({"pe_array.rows": 32}, "override of bitmod: pe_array.phases.prefill: 32x32 is 1024 PEs but the array has 32x16"),
     ({"pe_array.colz": 3}, "override of bitmod: pe_array.colz: unknown field; valid: pe, dataflow,"),
+    ({"pe_array.dataflow": "row_stationary"}, "override of bitmod: pe_array.dataflow: must be one of "
+                                              "'output_stationary', 'weight_stationary' or 'input_stationary'"),
     ({"clock": parse_quantity("1KiB")}, "override of bitmod: clock: 1KiB measures data size, expected frequency"),
     ({"kind": "gpu"}, "override of bitmod: kind: must be one of 'accelerator', got 'gpu'"),
     ({"pe_array..rows": 3}, "override of bitmod: 'pe_array..rows' is not a dotted field path"),
@@ -229,6 +231,15 @@ def test_a_bad_override_is_one_line(changes: dict[str, object], message: str) ->
     with pytest.raises(TargetError) as info:
         load_target("bitmod").override(changes)
     assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"pe_array.lut.tables_per_cycle": 0}, "pe_array.lut.tables_per_cycle: must be a positive integer, got 0"),
+    ({"pe_array.lut.shared_builder": "no"}, "pe_array.lut.shared_builder: must be true or false, got 'no'"),
+])
+def test_lut_builder_fields_are_checked(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(TargetError, match=f"^override of lut_tensor_core: {message}$"):
+        load_target("lut_tensor_core").override(changes)
 
 
 def test_a_target_is_immutable() -> None:
