@@ -123,10 +123,15 @@ def _sig(n_min: int, n_max: int | None = None, **attrs: object) -> OpSignature:
 _REDUCE = dict(axes=REQUIRED, keepdim=False)
 _POOL = dict(kernel=REQUIRED, stride=REQUIRED, padding=(0, 0), ceil_mode=False)
 
+# Where a GEMM runs on an accelerator is decided by the tiling pass and kept on the
+# node (DESIGN §3): `tile` = (M, N, K) block in elements, `loop_order` its loops
+# outer to inner ("nmk"); None until the pass has run.
+_TILING = dict(tile=None, loop_order=None)
+
 OP_SIGNATURES: dict[Op, OpSignature] = {
-    Op.LINEAR: _sig(2, 3),
-    Op.MATMUL: _sig(2),
-    Op.CONV2D: _sig(2, 3, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1),
+    Op.LINEAR: _sig(2, 3, **_TILING),
+    Op.MATMUL: _sig(2, **_TILING),
+    Op.CONV2D: _sig(2, 3, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1, **_TILING),
     Op.ATTENTION: _sig(3, 4, scale=REQUIRED, causal=False),
     Op.EMBEDDING: _sig(2),
     Op.LAYER_NORM: _sig(1, 3, eps=REQUIRED, ndim=1),

@@ -54,10 +54,22 @@ def _check_node(node: Node, types: dict[str, TensorType]) -> None:
             raise VerifyError(f"{where}: reads %{name}, which is not defined before it")
     if dict(node.attrs) != complete_attrs(node.op, node.attrs, node.name):
         raise VerifyError(f"{where}: attributes must be complete (defaults filled in)")
+    _check_tiling(node, where)
     inferred = infer_type(node.op, [types[i] for i in node.inputs], node.attrs, node.name)
     declared = node.type
     if (inferred.shape, inferred.dtype) != (declared.shape, declared.dtype):
         raise VerifyError(f"{where}: declared type {declared} but its inputs give {inferred}")
+
+
+def _check_tiling(node: Node, where: str) -> None:
+    """A GEMM's `tile` is None or three positive ints; `loop_order` None or a
+    permutation of "mnk" (ops.py)."""
+    tile, order = node.attrs.get("tile"), node.attrs.get("loop_order")
+    if tile is not None and not (isinstance(tile, tuple) and len(tile) == 3
+                                 and all(type(t) is int and t > 0 for t in tile)):
+        raise VerifyError(f"{where}: tile must be (M, N, K) positive integers, got {tile!r}")
+    if order is not None and (not isinstance(order, str) or sorted(order) != ["k", "m", "n"]):
+        raise VerifyError(f"{where}: loop_order must be a permutation of 'mnk', got {order!r}")
 
 
 def verify(graph: Graph) -> None:

@@ -5,13 +5,14 @@ Importing this module registers every built-in pass (each lives in its own file)
 
 from __future__ import annotations
 
-from bitsmith.passes import allocate_bits, quantize_weights  # noqa: F401  (register their passes)
+from bitsmith.passes import allocate_bits, quantize_weights, tiling  # noqa: F401  (register their passes)
 from bitsmith.passes.pipeline import Pipeline
 from bitsmith.targets import Target
 
 DEFAULT_PASSES: dict[str, tuple[str, ...]] = {
     "accelerator": (
         "quantize_weights",  # every GEMM weight in the target's default format and group size
+        "tiling",  # each GEMM's buffer tile and loop order, searched with the fast engine
     ),
     # CPUs and GPUs take the graph as lowered: no pass needs their description yet.
     "cpu": (),

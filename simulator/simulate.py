@@ -22,6 +22,7 @@ from bitsmith.ir.dtypes import dtype
 from bitsmith.ir.formats.quantize import scheme_names
 from bitsmith.ir.graph import Constant, Graph, Value
 from bitsmith.passes.quantize_weights import quantize_weights, weight_operands
+from bitsmith.simulator import mapping
 from bitsmith.simulator.area import target_area
 from bitsmith.simulator.energy import layer_energy
 from bitsmith.simulator.engines import simulate_layer
@@ -56,11 +57,19 @@ def simulate(graph: Graph, target: str | Target, *, engine: str = "fast", phase:
         raise SimulationError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
     accel = accelerator(target)
     phase = phase or graph_phase(graph)
-    layers = tuple(layer_report(problem, simulate_layer(problem, accel, phase=phase, engine=engine), accel)
+    tiles = node_mappings(graph)
+    layers = tuple(layer_report(problem, simulate_layer(problem, accel, phase=phase, engine=engine,
+                                                        mapping=tiles.get(problem.name)), accel)
                    for problem in workload(graph, accel))
     outputs = None if inputs is None else run_functional(graph, accel, inputs).outputs
     return SimReport(graph.name, accel.name, phase, engine, accel.clock_hz, accel.dram_bytes_per_cycle, layers,
                      target_area(accel), outputs)
+
+
+def node_mappings(graph: Graph) -> dict[str, mapping.Mapping]:
+    """The mapping the tiling pass recorded on each GEMM node (`tile`, `loop_order`)."""
+    return {node.name: mapping.Mapping(*node.attrs["tile"], node.attrs["loop_order"] or "nmk")
+            for node in graph.nodes if node.attrs.get("tile") is not None}
 
 
 def layer_report(problem: LayerProblem, result: LayerResult, target: Accelerator) -> LayerReport:
