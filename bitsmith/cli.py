@@ -11,7 +11,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bitsmith.cli_options import AllLayers, Batch, ModelArg, ModelOrGraphArg, Phase, SeqLen, check_phase, load_graph
+from bitsmith.compile_cli import compile_command
 from bitsmith.ir.errors import BitsmithError
+from bitsmith.reproduce_cli import reproduce_command
 from bitsmith.simulate_cli import simulate_command
 from bitsmith.targets_cli import targets_app
 from bitsmith.trace_cli import trace_command
@@ -25,10 +28,6 @@ app = typer.Typer(
 )
 console = Console()
 
-ModelArg = Annotated[str, typer.Argument(help="A zoo name (see `bitsmith models`) or path/file.py:factory.")]
-SeqLen = Annotated[int | None, typer.Option("--seq-len", "-s", help="Sequence length S (LLMs: prefill tokens, or KV-cache length when decoding).")]
-Phase = Annotated[str, typer.Option("--phase", help="LLMs: 'prefill' (S tokens) or 'decode' (one token, KV cache of S).")]
-Batch = Annotated[int | None, typer.Option("--batch", "-b", help="Batch size (default: the model's own).")]
 
 
 @app.command()
@@ -86,14 +85,13 @@ def lower(
     seq_len: SeqLen = None,
     phase: Phase = "prefill",
     batch: Batch = None,
-    all_layers: Annotated[bool, typer.Option("--all-layers", help="List every layer, not the first 40.")] = False,
+    all_layers: AllLayers = False,
 ) -> None:
     """Lower MODEL through torch.export to the IR, save it, and summarise it."""
     from bitsmith.api import lower as lower_model
     from bitsmith.summary import print_summary
 
-    if phase not in ("prefill", "decode"):
-        raise typer.BadParameter(f"must be 'prefill' or 'decode', got {phase!r}", param_hint="--phase")
+    check_phase(phase)
     with console.status(f"lowering {model} ..."):
         graph = lower_model(model, seq_len=seq_len, phase=phase, batch=batch)
         graph.save(str(output))
@@ -119,7 +117,7 @@ def show(
 
 @app.command()
 def quantize(
-    model: Annotated[str, typer.Argument(help="A zoo name, path/file.py:factory, or a graph saved by `bitsmith lower`.")],
+    model: ModelOrGraphArg,
     scheme: Annotated[str, typer.Option("--format", "-f", help="Format, mixture (bitmod4), MX (mxfp4) or OliVe (olive4) name; see `bitsmith formats`.")],
     group_size: Annotated[int, typer.Option("--group-size", "-g", help="Elements per scale along the reduction axis; must divide it.")] = 128,
     granularity: Annotated[str, typer.Option("--granularity", help="'group', 'channel' or 'tensor'.")] = "group",
@@ -129,21 +127,15 @@ def quantize(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the quantised graph (JSON + .npz).")] = None,
     seq_len: SeqLen = None,
     phase: Phase = "prefill",
-    all_layers: Annotated[bool, typer.Option("--all-layers", help="List every weight, not the first 40.")] = False,
+    all_layers: AllLayers = False,
 ) -> None:
     """Quantise MODEL's GEMM weights and print the error of every weight."""
-    from bitsmith.api import lower as lower_model
     from bitsmith.ir.formats.quantize import resolve_scheme
-    from bitsmith.ir.graph import Graph
     from bitsmith.passes.quantize_weights import quantize_weights
     from bitsmith.quant_report import print_quant_report
 
     resolve_scheme(scheme, asymmetric=asymmetric, where="--format")  # fail before lowering
-    if model.endswith(".json") and Path(model).is_file():
-        graph = Graph.load(model)
-    else:
-        with console.status(f"lowering {model} ..."):
-            graph = lower_model(model, seq_len=seq_len, phase=phase)
+    graph = load_graph(model, seq_len=seq_len, phase=phase)
     with console.status(f"quantising {graph.name} to {scheme} ..."):
         quantised, reports = quantize_weights(graph, scheme, group_size=group_size, granularity=granularity,
                                               asymmetric=asymmetric, clip_search=clip_search, scale_bits=scale_bits)
@@ -157,8 +149,10 @@ def quantize(
 
 
 app.add_typer(targets_app)
+app.command("compile")(compile_command)
 app.command("simulate")(simulate_command)
 app.command("trace")(trace_command)
+app.command("reproduce")(reproduce_command)
 
 
 @app.command()

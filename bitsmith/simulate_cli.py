@@ -16,34 +16,37 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from bitsmith.cli_options import (AllLayers, GroupSize, ModelOrGraphArg, Phase, Scheme, SeqLen, check_phase,
+                                  is_saved_graph, load_graph)
+
 console = Console()
 
 
 def simulate_command(
-    model: Annotated[str, typer.Argument(help="A zoo name, path/file.py:factory, or a graph saved by `bitsmith lower`.")],
-    target: Annotated[str, typer.Option("--target", "-t", help="A shipped accelerator (see `bitsmith targets`) or a target file.")],
-    scheme: Annotated[str | None, typer.Option("--format", "-f", help="Weight format (default: the target's default_weights).")] = None,
-    group_size: Annotated[int | None, typer.Option("--group-size", "-g", help="Weights per scale (default: the target's).")] = None,
+    model: ModelOrGraphArg,
+    target: Annotated[str | None, typer.Option("--target", "-t", help="A shipped accelerator (see `bitsmith targets`) or a target file; default for a compiled model: the target it was compiled for.")] = None,
+    scheme: Scheme = None,
+    group_size: GroupSize = None,
     engine: Annotated[str, typer.Option("--engine", "-e", help="'fast' (tile by tile) or 'trace' (every cycle).")] = "fast",
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
     plot_dir: Annotated[Path | None, typer.Option("--plot", help="Write cycle, energy and roofline plots (PNG) here.")] = None,
-    seq_len: Annotated[int | None, typer.Option("--seq-len", "-s", help="LLMs: prefill tokens, or KV-cache length when decoding.")] = None,
-    phase: Annotated[str, typer.Option("--phase", help="LLMs: lower for 'prefill' or 'decode'.")] = "prefill",
-    all_layers: Annotated[bool, typer.Option("--all-layers", help="List every layer, not the first 40.")] = False,
+    seq_len: SeqLen = None,
+    phase: Phase = "prefill",
+    all_layers: AllLayers = False,
 ) -> None:
     """Simulate MODEL on an accelerator TARGET: cycles, traffic, energy and area per layer."""
-    from bitsmith.api import lower
-    from bitsmith.ir.graph import Graph
+    from bitsmith.compiler import target_path
+    from bitsmith.ir.errors import BitsmithError
     from bitsmith.simulator.simulate import accelerator, prepare_weights, simulate
 
-    if phase not in ("prefill", "decode"):
-        raise typer.BadParameter(f"must be 'prefill' or 'decode', got {phase!r}", param_hint="--phase")
+    check_phase(phase)
+    if target is None:
+        beside = target_path(model)
+        if not (is_saved_graph(model) and beside.is_file()):
+            raise BitsmithError("--target is required unless MODEL is a model saved by `bitsmith compile`")
+        target = str(beside)
     accel = accelerator(target)  # fail on a bad target before lowering
-    if model.endswith(".json") and Path(model).is_file():
-        graph = Graph.load(model)
-    else:
-        with console.status(f"lowering {model} ..."):
-            graph = lower(model, seq_len=seq_len, phase=phase)
+    graph = load_graph(model, seq_len=seq_len, phase=phase)
     graph = prepare_weights(graph, accel, scheme, group_size)
     with console.status(f"simulating {graph.name} on {accel.name} ..."):
         report = simulate(graph, accel, engine=engine)

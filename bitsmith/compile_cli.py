@@ -1,0 +1,46 @@
+"""`bitsmith compile`: lower a model, run the target's passes, print the per-layer
+choices (format, bits, tile, predicted cycles) and save the compiled model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from bitsmith.cli_options import AllLayers, GroupSize, ModelOrGraphArg, Phase, Scheme, SeqLen, load_graph
+
+console = Console()
+
+
+def compile_command(
+    model: ModelOrGraphArg,
+    target: Annotated[str, typer.Option("--target", "-t", help="A shipped target (see `bitsmith targets`) or a target file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the compiled graph (JSON + .npz + .target.yaml).")],
+    budget: Annotated[str | None, typer.Option("--budget", help="Average bits per weight, e.g. 3.5bits: mixed formats chosen per layer.")] = None,
+    scheme: Scheme = None,
+    group_size: GroupSize = None,
+    pipeline: Annotated[Path | None, typer.Option("--pipeline", help="A pipeline YAML to run instead of the target's default.")] = None,
+    dump_ir: Annotated[Path | None, typer.Option("--dump-ir", help="Write the IR's text form after every pass into this folder.")] = None,
+    seq_len: SeqLen = None,
+    phase: Phase = "prefill",
+    all_layers: AllLayers = False,
+) -> None:
+    """Compile MODEL for TARGET: quantise, allocate bits, tile; print and save the result."""
+    from bitsmith.compiler import compile_model, parse_budget
+    from bitsmith.targets import load_target
+
+    loaded = load_target(target)  # fail on a bad target or budget before lowering
+    if budget is not None:
+        parse_budget(budget)
+    graph = load_graph(model, seq_len=seq_len, phase=phase)
+    with console.status(f"compiling {graph.name} for {loaded.name} ..."):
+        compiled = compile_model(graph, loaded, budget=budget, scheme=scheme, group_size=group_size,
+                                 pipeline=pipeline, dump_ir=dump_ir)
+    if loaded.kind == "accelerator":
+        report = compiled.summary(console, max_rows=None if all_layers else 40)
+        console.print(f"predicted: {report.cycles:,} cycles ({report.latency_s * 1e3:.4g} ms at "
+                      f"{loaded.clock_hz / 1e9:g} GHz)")
+    compiled.save(output)
+    console.print(f"wrote {output} (and {output.with_suffix('.target.yaml').name})")

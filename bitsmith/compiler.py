@@ -1,0 +1,156 @@
+"""`bitsmith.compile`: a model and a target in, an annotated graph out.
+
+The model is lowered (a zoo name, `file.py:factory`, a torch module with example
+inputs, or an already lowered `Graph`), then the target's pipeline runs on it
+(`passes/pipelines.py`: quantise every GEMM weight in the target's default format,
+then tile every GEMM), or a pipeline the caller gives. A `budget` in average bits
+per weight replaces the uniform quantisation by `allocate_bits` over the target's
+weight formats. The result, a `CompiledModel`, simulates, prints a per-layer
+summary, and saves as the graph's JSON + .npz plus the target beside it
+(`<stem>.target.yaml`), so it reloads and simulates again without torch.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bitsmith.ir.errors import BitsmithError
+from bitsmith.ir.graph import Graph
+from bitsmith.passes.pipeline import PassRecord, Pipeline
+from bitsmith.passes.pipelines import DEFAULT_PASSES
+from bitsmith.simulator.report import SimReport
+from bitsmith.targets import Target, load_target
+
+_BUDGET = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:bits?)?\s*$")
+
+
+def target_path(path: str | os.PathLike[str]) -> Path:
+    """Where the target of the compiled model saved at `path` is written."""
+    return Path(path).with_suffix(".target.yaml")
+
+
+def parse_budget(budget: float | str) -> float:
+    """`3.5`, `"3.5"` or `"3.5bits"` -> 3.5 average bits per weight."""
+    if isinstance(budget, (int, float)):
+        value = float(budget)
+    else:
+        match = _BUDGET.match(budget)
+        if match is None:
+            raise BitsmithError(f"budget {budget!r}: expected average bits per weight, e.g. 3.5bits")
+        value = float(match.group(1))
+    if value <= 0:
+        raise BitsmithError(f"budget must be positive, got {value:g}")
+    return value
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """An annotated graph, the target it was compiled for, and how the passes ran."""
+
+    graph: Graph
+    target: Target
+    records: tuple[PassRecord, ...] = ()
+
+    def simulate(self, *, engine: str = "fast", inputs: Any = None) -> SimReport:
+        from bitsmith.simulator.simulate import simulate
+
+        return simulate(self.graph, self.target, engine=engine, inputs=inputs)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """The graph (JSON + .npz) and the target beside it (`target_path`)."""
+        self.graph.save(str(path))
+        target_path(path).write_text(self.target.to_yaml())
+
+    @staticmethod
+    def load(path: str | os.PathLike[str]) -> CompiledModel:
+        beside = target_path(path)
+        if not beside.is_file():
+            raise BitsmithError(f"{path}: no target beside it ({beside}); was it saved by `bitsmith compile`?")
+        return CompiledModel(Graph.load(str(path)), load_target(beside))
+
+    def summary(self, console: Console, report: SimReport | None = None, max_rows: int | None = 40) -> SimReport:
+        """One row per GEMM node: weight format, bits per weight, tile, predicted cycles."""
+        report = report or self.simulate()
+        table = Table(title=f"{self.graph.name} compiled for {self.target.name}")
+        for column, justify in (("layer", "left"), ("op", "left"), ("format", "left"), ("bits/w", "right"),
+                                ("tile M,N,K / order", "left"), ("cycles", "right")):
+            table.add_column(column, justify=justify, overflow="fold")
+        gemms = [n for n in self.graph.nodes if n.attrs.get("tile") is not None or _weight(self.graph, n)]
+        for node in gemms[:max_rows]:
+            weight = _weight(self.graph, node)
+            spec = weight.quant if weight is not None else None
+            tile = node.attrs.get("tile")
+            layer = report.layer(node.name)
+            table.add_row(node.name, node.op.value, spec.scheme if spec else (str(weight.type.dtype) if weight else "-"),
+                          f"{spec.bits_per_weight():.4g}" if spec else "-",
+                          f"{','.join(map(str, tile))} / {node.attrs['loop_order']}" if tile else "default",
+                          f"{layer.result.cycles:,}")
+        if len(gemms) > len(gemms[:max_rows]):
+            table.caption = f"{len(gemms) - max_rows} more layers"
+        console.print(table)
+        for record in self.records:
+            console.print(f"  pass {record.name}: {record.seconds:.2f} s" + ("" if record.changed else " (no change)"))
+        return report
+
+
+def _weight(graph: Graph, node: Any) -> Any:
+    """The parameter constant a GEMM node reads as its weight, if any."""
+    from bitsmith.passes.quantize_weights import WEIGHT_OPERANDS
+
+    operand = WEIGHT_OPERANDS.get(node.op)
+    if operand is None or len(node.inputs) <= operand[0]:
+        return None
+    return graph.constant(node.inputs[operand[0]])
+
+
+def compile_model(model: Any, target: str | Target, example_inputs: Sequence[Any] | None = None, *,
+                  budget: float | str | None = None, scheme: str | None = None, group_size: int | None = None,
+                  pipeline: str | os.PathLike[str] | Pipeline | None = None,
+                  dump_ir: str | os.PathLike[str] | None = None, seq_len: int | None = None,
+                  phase: str = "prefill") -> CompiledModel:
+    """Compile `model` for `target` (module docstring). `scheme`/`group_size` set the
+    uniform quantisation; `budget` (average bits) switches to bit allocation."""
+    loaded = load_target(target) if isinstance(target, (str, os.PathLike)) else target
+    if isinstance(model, Graph):
+        graph = model
+    else:
+        from bitsmith.api import lower
+
+        graph = lower(model, example_inputs, seq_len=seq_len, phase=phase)
+    if pipeline is None:
+        pipeline = _default(loaded, budget, scheme, group_size)
+    elif not isinstance(pipeline, Pipeline):
+        pipeline = Pipeline.from_yaml(pipeline)
+    result = pipeline.run(graph, loaded, dump_ir=dump_ir)
+    return CompiledModel(result.graph, loaded, result.records)
+
+
+def _default(target: Target, budget: float | str | None, scheme: str | None, group_size: int | None) -> Pipeline:
+    names = list(DEFAULT_PASSES[target.kind])
+    options: dict[str, object] = {}
+    if budget is not None:
+        if "quantize_weights" not in names:
+            raise BitsmithError(f"target {target.name}: a bit budget needs an accelerator target with weight formats")
+        names[names.index("quantize_weights")] = "allocate_bits"
+        options["allocate_bits.budget_bits"] = parse_budget(budget)
+        if group_size is not None:
+            options["allocate_bits.group_size"] = group_size
+        if scheme is not None:
+            raise BitsmithError("give either a budget (mixed formats) or a format, not both")
+    else:
+        if scheme is not None:
+            options["quantize_weights.scheme"] = scheme
+        if group_size is not None:
+            options["quantize_weights.group_size"] = group_size
+        if options and "quantize_weights" not in names:
+            raise BitsmithError(f"target {target.name} ({target.kind}) quantises nothing: --format/--group-size "
+                                "need an accelerator target")
+    return Pipeline.of(names, options, origin=f"default pipeline for {target.name}")

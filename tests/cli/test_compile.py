@@ -1,0 +1,68 @@
+"""`bitsmith.compile` and `bitsmith compile`: the default pipeline, a bit budget,
+saving with the target beside the graph, and simulating the saved model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import bitsmith
+from bitsmith.compiler import CompiledModel, parse_budget
+
+
+def test_compile_quantises_tiles_and_reloads(tmp_path: Path) -> None:
+    compiled = bitsmith.compile("mlp", "bitmod", scheme="int8", group_size=32)
+    assert [r.name for r in compiled.records] == ["quantize_weights", "tiling"]
+    gemms = [n for n in compiled.graph.nodes if n.op.value == "linear"]
+    assert all(n.attrs["tile"] is not None for n in gemms)
+    assert {c.quant.scheme for c in compiled.graph.constants if c.quant is not None} == {"int8"}
+    compiled.save(tmp_path / "mlp.json")
+    again = CompiledModel.load(tmp_path / "mlp.json")
+    assert again.target == compiled.target
+    assert again.simulate().cycles == compiled.simulate().cycles
+
+
+def test_budget_mixes_formats_within_it() -> None:
+    compiled = bitsmith.compile("mlp", "bitmod", budget="4.6bits", group_size=32)
+    specs = [c.quant for c in compiled.graph.constants if c.quant is not None]
+    elements = sum(s.shape[0] * s.shape[1] for s in specs)
+    assert sum(s.bits_per_weight() * s.shape[0] * s.shape[1] for s in specs) / elements <= 4.6
+    assert compiled.records[0].name == "allocate_bits"
+
+
+@pytest.mark.parametrize(("text", "value"), [("3.5bits", 3.5), ("4", 4.0), (" 2.25 bit ", 2.25), (3, 3.0)])
+def test_budget_parsing(text, value) -> None:
+    assert parse_budget(text) == value
+
+
+def test_compile_cli_then_simulate_without_naming_the_target(cli, tmp_path: Path) -> None:
+    out = tmp_path / "mlp.json"
+    code, stdout, err = cli("compile", "mlp", "-t", "bitmod", "-f", "int8", "-g", "32", "-o", str(out),
+                            "--dump-ir", str(tmp_path / "dump"))
+    assert code == 0, err
+    assert "compiled for bitmod" in stdout and "predicted:" in stdout
+    assert (tmp_path / "mlp.target.yaml").is_file()
+    assert sorted(p.name for p in (tmp_path / "dump").iterdir()) == [
+        "000_input.txt", "001_quantize_weights.txt", "002_tiling.txt"]
+    code, stdout, err = cli("simulate", str(out))
+    assert code == 0, err
+    assert "mlp on bitmod" in stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--budget", "2bits", "-g", "32"], "budget 2 bits/weight is infeasible with int6, int8, bitmod4, bitmod3: "
+                                        "the smallest feasible budget is 3.5000 bits/weight"),
+    (["--budget", "lots"], "budget 'lots': expected average bits per weight"),
+    (["--budget", "4", "-f", "int8"], "give either a budget (mixed formats) or a format, not both"),
+])
+def test_compile_bad_input_is_one_line(cli, tmp_path: Path, args: list[str], message: str) -> None:
+    code, _, err = cli("compile", "mlp", "-t", "bitmod", "-o", str(tmp_path / "x.json"), *args)
+    assert code == 1
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], err
+
+
+def test_simulate_needs_a_target_for_an_uncompiled_model(cli) -> None:
+    code, _, err = cli("simulate", "mlp")
+    assert code == 1 and "--target is required" in err
