@@ -16,7 +16,9 @@ Sizes. A block of e elements of b bits (b may be fractional: stored bits per
 weight with scales, 6.0625) is ceil(e*b/8) bytes; a DRAM transfer of n bytes takes
 ceil(n / dram_bytes_per_cycle) cycles; a buffer access moves one port width, so
 moving n bits takes ceil(n / port_bits) accesses, none counted where the target
-leaves the port width unknown.
+leaves the port width unknown. The port width is the phase's where the buffer
+states one per phase (a reshaped array streams a different number of bits per
+cycle), the buffer's own otherwise.
 """
 
 from __future__ import annotations
@@ -55,7 +57,9 @@ class OperandBuffers:
     port_bits: dict[str, int]
 
     @classmethod
-    def of(cls, target: Accelerator) -> OperandBuffers:
+    def of(cls, target: Accelerator, phase: str | None = None) -> OperandBuffers:
+        """The operands' buffers on `target`, with the port widths of `phase`
+        (`Buffer.port_bits`: a buffer may state one per phase of the array)."""
         names = list(target.buffers)
         default = names[0]
         buffer: dict[str, str] = {}
@@ -64,8 +68,7 @@ class OperandBuffers:
         buffer["output"] = next((n for n in OPERAND_BUFFERS["output"] if n in target.buffers), buffer["input"])
         sharers = {name: list(buffer.values()).count(name) for name in set(buffer.values())}
         share = {op: target.buffers[name].bytes // sharers[name] for op, name in buffer.items()}
-        ports = {name: (int(b.port_width.to("bit")) if b.port_width is not None else 0)
-                 for name, b in target.buffers.items()}
+        ports = {name: b.port_bits(phase) or 0 for name, b in target.buffers.items()}
         return cls(buffer, share, ports)
 
     def half(self, operand: str) -> int:

@@ -13,6 +13,11 @@ How the array maps onto a GEMM (M tokens x K inputs -> N outputs) is stated by
   reduction (K), columns along tokens (M); the activations stay in the array and one
   weight column (output channel, N) streams through per cycle.
 
+A design that re-arranges its PEs per phase (`pe_array.phases`) may also state
+each buffer's port width per phase (`buffers.<name>.phases.<phase>.port_width`),
+as BitMoD's simulator sizes its ports from the phase's array; a phase without one
+uses the buffer's `port_width`.
+
 Cost figures (energies, areas, banks, port widths) may be left out or null where the
 source does not publish them; consumers must treat that as unknown, never as zero.
 """
@@ -260,12 +265,32 @@ class VectorUnit(Block):
         return self.lanes * self.ops_per_lane_per_cycle
 
 
+class BufferPhase(Block):
+    """What a buffer changes in one phase of the array: its port width."""
+
+    port_width: DataSize
+
+
+class BufferPhases(Block):
+    """Per-phase port widths of a buffer whose array reshapes. BitMoD's simulator
+    sizes each port from the phase's array (weight dp*ceil(w_bits/4)*4*rows, input
+    dp*16*cols, halved when bit-serial; FACTS §1.3), so the 32-column prefill array
+    reads twice the input bits per cycle of the 16-column decode array. Stated, not
+    derived: the rule is BitMoD's, and other designs size their ports otherwise."""
+
+    prefill: BufferPhase | None = None
+    decode: BufferPhase | None = None
+
+
 class Buffer(Block):
-    """An on-chip SRAM; energies are per access of one port width."""
+    """An on-chip SRAM; energies are per access of one port width. `port_width` is
+    the width in the target's default arrangement; `phases` overrides it for a
+    phase that arranges the array differently (`pe_array.phases`)."""
 
     size: DataSize
     banks: Count | None = None
     port_width: DataSize | None = None
+    phases: BufferPhases | None = None
     read_energy_per_access: Energy | None = None
     write_energy_per_access: Energy | None = None
     area: Area | None = None
@@ -274,6 +299,15 @@ class Buffer(Block):
     @property
     def bytes(self) -> int:
         return int(self.size.to("B"))
+
+    def port_bits(self, phase: str | None = None) -> int | None:
+        """Port width in bits in `phase` ("prefill" or "decode"; None: the default
+        arrangement), or None where the target leaves it unknown."""
+        if phase is not None and phase not in PHASES:
+            raise ValueError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
+        override = getattr(self.phases, phase, None) if phase else None
+        width = override.port_width if override is not None else self.port_width
+        return None if width is None else int(width.to("bit"))
 
 
 class DRAM(Block):

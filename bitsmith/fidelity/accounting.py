@@ -11,8 +11,9 @@ Modes (`MODES`, each a row of the fidelity tables):
   measured, not argued: `-vector` drops the non-GEMM layers (norms, softmax,
   elementwise, data movement), `-dequant` also drops the group scales (BitMoD's
   PE then has no bit-serial rescale to wait for), `-ports` also makes the SRAM
-  ports unlimited (no `sram_port` stalls; the shipped port widths are the decode
-  array's, while BitMoD's simulator derives them from each phase's array),
+  ports unlimited (no `sram_port` stalls; the shipped targets state each phase's
+  port widths by BitMoD's rule, so what this removes is the port limit itself,
+  which the paper's accounting never applies),
   `-buffers` also gives every operand a double-buffer half as large as the
   paper's whole buffer (512 KiB; bitsmith double-buffers and shares the input
   SRAM between inputs and outputs, so a block holds a quarter of it, and a
@@ -105,7 +106,8 @@ def _ablated(target: Accelerator, problems: list[LayerProblem], mode: str) -> tu
     if depth >= 2:
         problems = [replace(p, group_size=None) for p in problems]
     if depth >= 3:
-        target = target.override({f"buffers.{name}.port_width": None for name in target.buffers})
+        target = target.override({f"buffers.{name}.{field}": None for name in target.buffers
+                                  for field in ("port_width", "phases")})
     if depth >= 4:
         buffers = OperandBuffers.of(target)
         sharers = {name: list(buffers.buffer.values()).count(name) for name in target.buffers}

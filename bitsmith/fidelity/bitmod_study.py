@@ -24,8 +24,8 @@ TOLERANCE = 0.10
 STEP_CAUSES = {
     "-vector": "vector-unit ops (norms, softmax, RoPE, residual adds, data movement) the paper leaves out",
     "-dequant": "BitMoD's bit-serial group dequantisation (8 cycles per group of 128) the paper leaves out",
-    "-ports": "SRAM port stalls: the targets' port widths are the decode array's, narrower than the prefill "
-              "array needs (the paper has no port limit in its cycles)",
+    "-ports": "SRAM port stalls where a fold streams an operand faster than the phase's port width delivers it "
+              "(the paper has no port limit in its cycles)",
     "-buffers": "weight refetches per input block: bitsmith double-buffers and shares the input SRAM with outputs, "
                 "so a block is a quarter of the 512 KiB the paper's refetch rule assumes",
     PAPER: "array fold skew and drain and the step-by-step DRAM/compute pipeline, where the paper takes "

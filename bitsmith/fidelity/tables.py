@@ -65,31 +65,35 @@ def print_figures(tables: Mapping[str, Sequence[Figure]], console: Console) -> N
 
 def plot_figures(tables: Mapping[str, Sequence[Figure]], directory: Path) -> list[Path]:
     """One grouped-bar PNG per table: published, paper and cycle per figure."""
+    paths = []
+    for name, figures in tables.items():
+        shown = [f for f in figures if f.published is not None]
+        if not shown:
+            continue
+        series = {"published": [f.published for f in shown], PAPER: [f.measured[PAPER] for f in shown],
+                  CYCLE: [f.measured[CYCLE] for f in shown]}
+        paths.append(grouped_bars(TITLES.get(name, name), [f"{f.row}\n{f.column}" for f in shown], series,
+                                  directory / f"fidelity_{name.replace(' ', '_')}.png"))
+    return paths
+
+
+def grouped_bars(title: str, labels: Sequence[str], series: Mapping[str, Sequence[float]], path: Path) -> Path:
+    """A grouped-bar PNG at `path`: one group per label, one bar per series."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, figures in tables.items():
-        shown = [f for f in figures if f.published is not None]
-        if not shown:
-            continue
-        labels = [f"{f.row}\n{f.column}" for f in shown]
-        series = {"published": [f.published for f in shown], PAPER: [f.measured[PAPER] for f in shown],
-                  CYCLE: [f.measured[CYCLE] for f in shown]}
-        x = np.arange(len(shown))
-        fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(shown)), 4.5))
-        for i, (label, values) in enumerate(series.items()):
-            ax.bar(x + (i - 1) * 0.27, values, 0.27, label=label)
-        ax.set_xticks(x, labels, rotation=90, fontsize=7)
-        ax.set_title(TITLES.get(name, name), fontsize=9)
-        ax.legend()
-        fig.tight_layout()
-        path = directory / f"fidelity_{name.replace(' ', '_')}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
-    return paths
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x, width = np.arange(len(labels)), 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(labels)), 4.5))
+    for i, (label, values) in enumerate(series.items()):
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=label)
+    ax.set_xticks(x, labels, rotation=90, fontsize=7)
+    ax.set_title(title, fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -25,7 +25,7 @@ def plan_layer(problem: GemmProblem, target: Accelerator, *, phase: str = "prefi
                mapping: Mapping | None = None) -> Plan:
     """The plan of `problem` on `target` in `phase`, under `mapping` or the default one."""
     array = ArrayModel.of(target, phase, problem.weight_bits, problem.act_bits)
-    buffers = OperandBuffers.of(target)
+    buffers = OperandBuffers.of(target, phase)
     if mapping is None:
         mapping = choose_mapping(problem, array, buffers, target.name)
     else:

@@ -84,15 +84,16 @@ def test_bitmod_int6_grouped_prefill() -> None:
     # M=64, N=64, K=256 int6 (6.0625 bits stored): one step. Load: ceil(256*64*6.0625/8) =
     # 12416 B + 64*256*2 = 32768 B -> 45184 / 32 = 1412. Chunk K=256: two groups, 96 term
     # cycles each, dequant 8 hidden, last drains: T = 96 + 96 + 8 = 200. Folds 2 x 2 of 32 x 32:
-    # 31 + 31 + 200 = 262 (ports: weight ceil(32*256*6.0625/1024) = 49, input
-    # 32*256*16/512 = 256); drain 32: C = 4*262 + 32 = 1080. Store 64*64*2 = 8192 B -> 256.
+    # 31 + 31 + 200 = 262 (prefill ports, FACTS §1.3 on the 32 x 32 array: weight
+    # ceil(32*256*6.0625/512) = 97, input 32*256*16/1024 = 128); drain 32: C = 4*262 + 32 = 1080.
+    # Store 64*64*2 = 8192 B -> 256.
     # -> 1412 + 1080 + 256 = 2748.
     problem = GemmProblem("q", "linear", 64, 64, 256, "int6", 6, 6.0625, group_size=128)
     result = both(problem, "bitmod")
     assert result.cycles == 2748
     assert (result.busy_cycles["term"], result.busy_cycles["dequant"]) == (4 * 192, 4 * 16)
-    assert result.busy_cycles["port:weight"] == 4 * 49
-    assert result.busy_cycles["port:input"] == 4 * 256
+    assert result.busy_cycles["port:weight"] == 4 * 97
+    assert result.busy_cycles["port:input"] == 4 * 128
     assert result.actions["term"] == 4 * 32 * 32 * 192
 
 
@@ -168,26 +169,29 @@ def test_int8_systolic_input_stationary_folds_along_tokens() -> None:
 
 
 def test_input_stationary_swaps_the_port_streams() -> None:
-    # fp16_mac prefill 32 x 24 input-stationary: rows K, columns M; weight port 1024 bit,
-    # input port 192 bit. M=24, N=32, K=64 f16 (the output-stationary case below): one step,
-    # two K folds of 32, ur = 32, uc = 24: PEs done 32 + 31 + 23 + 32 weight columns = 118.
-    # Ports per fold: inputs held, 32*24*16 / 192 = 64 cycles; weights streamed,
-    # 32*32*16 / 1024 = 16: no stall. C = 2 * 118 = 236. Load 224, store 48 -> 508.
+    # fp16_mac prefill 32 x 24 input-stationary: rows K, columns M; prefill ports (FACTS §1.3 on
+    # the 32 x 24 array) weight 512 bit, input 384 bit. M=24, N=32, K=64 f16 (the output-stationary
+    # case below): one step, two K folds of 32, ur = 32, uc = 24: PEs done 32 + 31 + 23 + 32 weight
+    # columns = 118. Ports per fold: inputs held, 32*24*16 / 384 = 32 cycles; weights streamed,
+    # 32*32*16 / 512 = 32: no stall. C = 2 * 118 = 236. Load 224, store 48 -> 508.
     fp16 = load_target("fp16_mac").override({"pe_array.dataflow": "input_stationary"})
     result = both(GemmProblem("p", "linear", 24, 32, 64, "f16", 16, 16.0), fp16)
     assert result.cycles == 508
-    assert (result.busy_cycles["port:input"], result.busy_cycles["port:weight"]) == (2 * 64, 2 * 16)
+    assert (result.busy_cycles["port:input"], result.busy_cycles["port:weight"]) == (2 * 32, 2 * 32)
     assert result.stall_cycles["sram_port"] == 0
 
 
-def test_fp16_mac_input_port_stalls_the_array() -> None:
-    # fp16_mac prefill 32 x 24; the input port is 192 bit (sized for the 12-column decode array).
-    # M=24, N=32, K=64 f16: one fold 32 x 24: PEs done 31 + 23 + 64 = 118, but the input
-    # stream is 24*64*16/192 = 128 cycles: a 10-cycle port stall. Drain 32 -> C = 160.
-    # Load 32*64*2 + 24*64*2 = 7168 B -> 224; store 24*32*2 = 1536 B -> 48. -> 432.
-    result = both(GemmProblem("p", "linear", 24, 32, 64, "f16", 16, 16.0), "fp16_mac")
-    assert result.cycles == 432
-    assert result.stall_cycles["sram_port"] == 10
+def test_a_narrow_input_port_stalls_the_array() -> None:
+    # fp16_mac prefill 32 x 24, M=24, N=32, K=64 f16: one fold 32 x 24: PEs done 31 + 23 + 64 = 118,
+    # drain 32. Load 32*64*2 + 24*64*2 = 7168 B -> 224; store 24*32*2 = 1536 B -> 48.
+    # Shipped prefill input port 384 bit (1 * 16 * 24, FACTS §1.3): 24*64*16/384 = 64 cycles, no
+    # stall: C = 150 -> 422. Without the per-phase width the prefill array reads through the decode
+    # array's 192-bit port: 128 cycles, a 10-cycle port stall: C = 160 -> 432.
+    problem = GemmProblem("p", "linear", 24, 32, 64, "f16", 16, 16.0)
+    shipped = both(problem, "fp16_mac")
+    assert (shipped.cycles, shipped.stall_cycles["sram_port"]) == (422, 0)
+    narrow = both(problem, load_target("fp16_mac").override({"buffers.input.phases": None}))
+    assert (narrow.cycles, narrow.stall_cycles["sram_port"]) == (432, 10)
 
 
 def test_dequant_stall_counted() -> None:

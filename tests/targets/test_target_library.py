@@ -110,14 +110,17 @@ def test_arrays_are_the_simulators_generation_and_prefill_shapes(name: str, deco
     ("fp16_mac", 16, False), ("ant", 5, False), ("olive", 4, False), ("bitmod", 6.0625, True),
     ("bitmod_lossy", 3.0625, True),
 ])
-def test_buffer_port_widths_follow_bitmods_formula(name: str, w_bits: float, serial: bool) -> None:
-    # FACTS §1.3: weight port = dp*ceil(w_bits/4)*4*rows, input port = dp*16*cols, halved when bit-serial
+@pytest.mark.parametrize("phase", [None, "decode", "prefill"])
+def test_buffer_port_widths_follow_bitmods_formula(name: str, w_bits: float, serial: bool, phase: str | None) -> None:
+    # FACTS §1.3: weight port = dp*ceil(w_bits/4)*4*rows, input port = dp*16*cols, halved when bit-serial,
+    # from the array of the phase (BitMoD's simulator builds one accelerator per phase)
     target = accelerator(name)
     array, halve = target.pe_array, 2 if serial else 1
-    weight = array.dot_product_width * math.ceil(w_bits / 4) * 4 * array.rows / halve
-    act = array.dot_product_width * 16 * array.cols / halve
-    assert target.buffers["weight"].port_width.to("bit") == weight
-    assert target.buffers["input"].port_width.to("bit") == act
+    rows, cols = array.shape(phase)
+    weight = array.dot_product_width * math.ceil(w_bits / 4) * 4 * rows / halve
+    act = array.dot_product_width * 16 * cols / halve
+    assert target.buffers["weight"].port_bits(phase) == weight
+    assert target.buffers["input"].port_bits(phase) == act
 
 
 @pytest.mark.parametrize("w_bits", [2, 3, 4, 5, 6, 8])
