@@ -25,7 +25,7 @@ def load(model: str, *, seq_len: int | None = None, phase: str = "prefill", batc
 
 
 def lower(
-    model: str | torch.nn.Module,
+    model: str | LoadedModel | torch.nn.Module,
     example_inputs: Sequence[Any] | None = None,
     *,
     seq_len: int | None = None,
@@ -34,15 +34,17 @@ def lower(
 ) -> Graph:
     """Lower a model to a verified IR graph.
 
-    `model` is a zoo name / `file.py:factory` (example inputs come with it), or a
-    torch module together with `example_inputs`.
+    `model` is a zoo name / `file.py:factory` or a model `load` returned (example
+    inputs come with it), or a torch module together with `example_inputs`.
     """
     from bitsmith.ir.frontend import from_torch
+    from bitsmith.zoo import LoadedModel
 
     if isinstance(model, str):
-        loaded = load(model, seq_len=seq_len, phase=phase, batch=batch)
-        return from_torch(loaded.module, loaded.example_inputs, name=sanitize_name(loaded.name),
-                          input_names=loaded.input_names)
+        model = load(model, seq_len=seq_len, phase=phase, batch=batch)
+    if isinstance(model, LoadedModel):
+        return from_torch(model.module, model.example_inputs, name=sanitize_name(model.name),
+                          input_names=model.input_names)
     if example_inputs is None:
         raise ValueError("lowering a torch module needs example_inputs")
     return from_torch(model, example_inputs)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from bitsmith.cli_options import AllLayers, GroupSize, ModelOrGraphArg, Phase, Scheme, SeqLen, load_graph
+from bitsmith.cli_options import AllLayers, GroupSize, ModelOrGraphArg, Phase, Scheme, SeqLen, is_saved_graph, load_graph
 
 console = Console()
 
@@ -19,6 +19,7 @@ def compile_command(
     target: Annotated[str, typer.Option("--target", "-t", help="A shipped target (see `bitsmith targets`) or a target file.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the compiled graph (JSON + .npz + .target.yaml).")],
     budget: Annotated[str | None, typer.Option("--budget", help="Average bits per weight, e.g. 3.5bits: mixed formats chosen per layer.")] = None,
+    calibrate: Annotated[bool, typer.Option("--calibrate", help="With --budget: weight each layer's error by its input activations on the model's example inputs.")] = False,
     scheme: Scheme = None,
     group_size: GroupSize = None,
     pipeline: Annotated[Path | None, typer.Option("--pipeline", help="A pipeline YAML to run instead of the target's default.")] = None,
@@ -34,9 +35,11 @@ def compile_command(
     loaded = load_target(target)  # fail on a bad target or budget before lowering
     if budget is not None:
         parse_budget(budget)
-    graph = load_graph(model, seq_len=seq_len, phase=phase)
-    with console.status(f"compiling {graph.name} for {loaded.name} ..."):
-        compiled = compile_model(graph, loaded, budget=budget, scheme=scheme, group_size=group_size,
+    # calibration needs the model's example inputs, which lowering here would drop
+    source = model if calibrate and not is_saved_graph(model) else load_graph(model, seq_len=seq_len, phase=phase)
+    with console.status(f"compiling {model} for {loaded.name} ..."):
+        compiled = compile_model(source, loaded, budget=budget, scheme=scheme,
+                                 group_size=group_size, calibrate=calibrate, seq_len=seq_len, phase=phase,
                                  pipeline=pipeline, dump_ir=dump_ir)
     if loaded.kind == "accelerator":
         report = compiled.summary(console, max_rows=None if all_layers else 40)

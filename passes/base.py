@@ -18,13 +18,23 @@ it is written and never relayed through **kwargs. `requires` names passes that
 must run earlier in the same pipeline; the pipeline checks the order before it
 runs anything. A pass returns a new graph, or the same object when it changed
 nothing (graphs are frozen).
+
+Analyses — facts a pass learns about the graph that a later pass needs, such as
+calibrate's activation statistics — live beside the graph, not in it, so the IR
+and its JSON stay as they are: the pipeline makes one `PassContext` per run, and
+a pass stores a typed result in it (`ctx.analyses.put(calibration)`) that later
+passes read back by type (`ctx.analyses.get(Calibration)`, None when no pass
+produced one). Example inputs given to the run are on the context as
+`ctx.example_inputs`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
+
+import numpy as np
 
 from pydantic import BaseModel, ConfigDict
 
@@ -45,15 +55,38 @@ class PassOptions(BaseModel):
 
 
 O = TypeVar("O", bound=PassOptions)
+A = TypeVar("A")
+
+ExampleInputs = Mapping[str, np.ndarray] | Sequence[np.ndarray]
+
+
+class AnalysisStore:
+    """Analyses of one pipeline run, one per type: the type is the key, so a reader
+    gets back exactly the class it asks for, never a loosely typed dict entry."""
+
+    def __init__(self) -> None:
+        self._found: dict[type, object] = {}
+
+    def put(self, analysis: object) -> None:
+        """Store `analysis`, replacing an earlier one of the same type."""
+        self._found[type(analysis)] = analysis
+
+    def get(self, kind: type[A]) -> A | None:
+        """The stored analysis of type `kind`, or None if no pass produced one."""
+        found = self._found.get(kind)
+        return found if isinstance(found, kind) else None
 
 
 @dataclass(frozen=True)
 class PassContext:
     """What a pass may read besides the graph: the target (None when compiling
-    without one) and every pass's options (`options(MyOptions)`)."""
+    without one), every pass's options (`options(MyOptions)`), the run's example
+    inputs (None when none were given) and the analyses earlier passes stored."""
 
     target: Target | None = None
     settings: dict[type[PassOptions], PassOptions] = field(default_factory=dict)
+    example_inputs: ExampleInputs | None = None
+    analyses: AnalysisStore = field(default_factory=AnalysisStore)
 
     def options(self, kind: type[O]) -> O:
         """This pass's options: as configured, or the defaults."""

@@ -14,7 +14,9 @@ Running it verifies the input graph, then after each pass verifies the result
 (a pass that breaks an IR rule is reported by name), records the pass's wall time
 and whether it changed the graph, and, when asked, writes the text form of the
 graph after each pass to `NNN_<pass>.txt` in a folder (TVM's DumpIR, readable back
-with `ir.parse`). Every problem in a pipeline file — unknown pass, unknown or
+with `ir.parse`). The passes of one run share one `PassContext`, so what an
+analysis pass stores there (calibrate's statistics) reaches the passes after it.
+Every problem in a pipeline file — unknown pass, unknown or
 ill-typed option, a pass listed before one it requires — is a one-line
 `PassError` naming the file and line.
 """
@@ -31,7 +33,7 @@ from pydantic import ValidationError
 
 from bitsmith.ir.errors import VerifyError
 from bitsmith.ir.graph import Graph
-from bitsmith.passes.base import GraphPass, PassContext, PassError, PassOptions, get_pass
+from bitsmith.passes.base import AnalysisStore, ExampleInputs, GraphPass, PassContext, PassError, PassOptions, get_pass
 from bitsmith.targets import Target
 from bitsmith.targets.document import Document, Mark, dotted, read_yaml
 from bitsmith.targets.errors import TargetError
@@ -50,8 +52,11 @@ class PassRecord:
 
 @dataclass(frozen=True)
 class PipelineResult:
+    """The final graph, how each pass ran, and the analyses the passes stored."""
+
     graph: Graph
     records: tuple[PassRecord, ...]
+    analyses: AnalysisStore
 
     @property
     def seconds(self) -> float:
@@ -96,11 +101,12 @@ class Pipeline:
     def names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.passes)
 
-    def run(self, graph: Graph, target: Target | None = None, *,
+    def run(self, graph: Graph, target: Target | None = None, *, inputs: ExampleInputs | None = None,
             dump_ir: str | os.PathLike[str] | None = None) -> PipelineResult:
-        """Run every pass on `graph`; see the module docstring."""
+        """Run every pass on `graph`; `inputs` (by name or in graph-input order) are
+        the example inputs calibrate runs; see the module docstring."""
         _verified(graph, "the input graph")
-        context = PassContext(target, self.settings)
+        context = PassContext(target, self.settings, inputs)
         folder = None if dump_ir is None else Path(dump_ir)
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
@@ -115,7 +121,7 @@ class Pipeline:
             if folder is not None:
                 (folder / f"{index:03d}_{graph_pass.name}.txt").write_text(str(result) + "\n")
             graph = result
-        return PipelineResult(graph, tuple(records))
+        return PipelineResult(graph, tuple(records), context.analyses)
 
 
 def _verified(graph: Graph, what: str) -> None:

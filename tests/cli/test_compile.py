@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 import bitsmith
+from bitsmith.ir.errors import BitsmithError
+from bitsmith.api import lower
 from bitsmith.compiler import CompiledModel, parse_budget
 
 
@@ -28,7 +30,14 @@ def test_budget_mixes_formats_within_it() -> None:
     specs = [c.quant for c in compiled.graph.constants if c.quant is not None]
     elements = sum(s.shape[0] * s.shape[1] for s in specs)
     assert sum(s.bits_per_weight() * s.shape[0] * s.shape[1] for s in specs) / elements <= 4.6
-    assert compiled.records[0].name == "allocate_bits"
+    assert [r.name for r in compiled.records] == ["allocate_bits", "tiling"]  # plain error by default
+
+
+def test_calibrated_budget_runs_on_the_zoo_models_inputs() -> None:
+    compiled = bitsmith.compile("mlp", "bitmod", budget="4.6bits", group_size=32, calibrate=True)
+    assert [r.name for r in compiled.records] == ["calibrate", "allocate_bits", "tiling"]
+    with pytest.raises(BitsmithError, match="needs a budget and example inputs"):
+        bitsmith.compile(lower("mlp"), "bitmod", budget=4.6, group_size=32, calibrate=True)
 
 
 @pytest.mark.parametrize(("text", "value"), [("3.5bits", 3.5), ("4", 4.0), (" 2.25 bit ", 2.25), (3, 3.0)])
