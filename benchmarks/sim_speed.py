@@ -57,7 +57,7 @@ def trace_rows(target: Accelerator) -> list[tuple[str, ...]]:
 
 def llama_problems(target: Accelerator) -> dict[str, list[LayerProblem]]:
     from bitsmith.api import lower
-    from bitsmith.simulator.simulate import prepare_weights
+    from bitsmith.compiler import prepare_weights
     from bitsmith.simulator.workload import workload
 
     return {phase: workload(prepare_weights(lower("llama2-7b", seq_len=256, phase=phase), target), target)

@@ -12,10 +12,14 @@ per-layer proxy measured worse on MiniLM (README, "The calibrated objective").
 The example inputs reach every pipeline, so a YAML one may calibrate too. The result, a `CompiledModel`, simulates, prints a per-layer
 summary, and saves as the graph's JSON + .npz plus the target beside it
 (`<stem>.target.yaml`), so it reloads and simulates again without torch.
+
+`prepare_weights` gives an unquantised graph the weights a target takes, for
+`bitsmith simulate` and other callers that start from a float model.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Sequence
@@ -23,16 +27,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from bitsmith.ir.dtypes import dtype
 from bitsmith.ir.errors import BitsmithError
-from bitsmith.ir.graph import Graph
-import numpy as np
-
+from bitsmith.ir.formats.quantize import scheme_names
+from bitsmith.ir.graph import Constant, Graph, Value
 from bitsmith.passes.pipeline import PassRecord, Pipeline
 from bitsmith.passes.pipelines import BUDGET_PASSES, DEFAULT_PASSES
+from bitsmith.passes.quantize_weights import quantize_weights, weight_operands
+from bitsmith.simulator.errors import SimulationError
 from bitsmith.simulator.report import SimReport
+from bitsmith.simulator.simulate import accelerator
 from bitsmith.targets import Target, load_target
 
 _BUDGET = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:bits?)?\s*$")
@@ -180,3 +188,32 @@ def _default(target: Target, budget: float | str | None, scheme: str | None, gro
             raise BitsmithError(f"target {target.name} ({target.kind}) quantises nothing: --format/--group-size "
                                 "need an accelerator target")
     return Pipeline.of(names, options, origin=f"default pipeline for {target.name}")
+
+
+def prepare_weights(graph: Graph, target: str | Target, scheme: str | None = None,
+                    group_size: int | None = None) -> Graph:
+    """`graph` with its GEMM weights in `scheme` (default: the target's
+    `default_weights`), grouped by `group_size` (default: the target's; None:
+    one scale per output channel). A graph with quantised weights already is
+    returned as it is. A wide float type (`f16`) stores the weights in it; a
+    wide integer type (`i16`) has no quantiser, so it is an error."""
+    accel = accelerator(target)
+    weights = weight_operands(graph)
+    if any(const.quant is not None for const, _, _ in weights):
+        return graph
+    scheme = scheme or accel.formats.default_weights
+    group_size = group_size or accel.formats.group_size
+    if scheme in scheme_names():
+        granularity = "channel" if group_size is None else "group"
+        return quantize_weights(graph, scheme, group_size=group_size, granularity=granularity)[0]
+    try:
+        wide = dtype(scheme)
+    except KeyError:
+        raise SimulationError(f"unknown weight format {scheme!r} (see `bitsmith formats`)") from None
+    if not wide.is_float:
+        raise SimulationError(f"weight format {scheme} is a wide integer type with no quantiser; "
+                              f"give a format (--format) such as int8")
+    cast = {const.name: Constant(Value(const.name, dataclasses.replace(const.type, dtype=wide)),
+                                 None if const.data is None else const.data.astype(wide.to_numpy()), const.origin)
+            for const, _, _ in weights}
+    return graph.replace(constants=tuple(cast.get(c.name, c) for c in graph.constants))

@@ -1,7 +1,7 @@
 """`bitsmith simulate`: cost a model on a modelled accelerator, layer by layer.
 
 The model is lowered (or loaded from a saved graph), its weights put in the
-given format or the target's default (`simulator.simulate.prepare_weights`)
+given format or the target's default (`compiler.prepare_weights`)
 unless they are quantised already, then simulated; the per-layer table and the
 totals are printed, and JSON and plots written on request. Bad input (unknown
 target or format, work the target cannot do) is a BitsmithError, which the CLI's
@@ -35,9 +35,9 @@ def simulate_command(
     all_layers: AllLayers = False,
 ) -> None:
     """Simulate MODEL on an accelerator TARGET: cycles, traffic, energy and area per layer."""
-    from bitsmith.compiler import target_path
+    from bitsmith.compiler import prepare_weights, target_path
     from bitsmith.ir.errors import BitsmithError
-    from bitsmith.simulator.simulate import accelerator, prepare_weights, simulate
+    from bitsmith.simulator.simulate import accelerator, simulate
 
     check_phase(phase)
     if target is None:

@@ -14,6 +14,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:  # the target package is imported when a command runs, keeping `bitsmith --help` quick
     from bitsmith.targets import CPU, GPU, Accelerator, Target
+    from bitsmith.targets.accelerator import Buffer
 
 targets_app = typer.Typer(
     name="targets",
@@ -99,7 +100,7 @@ def _show_accelerator(target: Accelerator) -> None:
     for column in ("name", "size", "banks", "port", "read/access", "write/access", "area", "source"):
         buffers.add_column(column, overflow="fold")
     for name, buffer in target.buffers.items():
-        buffers.add_row(name, str(buffer.size), _text(buffer.banks), _text(buffer.port_width),
+        buffers.add_row(name, str(buffer.size), _text(buffer.banks), _port_text(buffer),
                         _text(buffer.read_energy_per_access), _text(buffer.write_energy_per_access),
                         _text(buffer.area), buffer.source)
     blocks.append(buffers)
@@ -176,3 +177,11 @@ def _formats_text(target: Target) -> str:
     if target.kind == "cpu":
         return ", ".join(target.features) or "-"
     return ", ".join(target.tensor_fma_per_cycle_per_sm)
+
+
+def _port_text(buffer: Buffer) -> str:
+    """The default port width, then any per-phase width (`1024bit (prefill 512bit)`)."""
+    text = _text(buffer.port_width)
+    phases = [(phase, getattr(buffer.phases, phase, None)) for phase in ("prefill", "decode")]
+    extra = [f"{phase} {shape.port_width}" for phase, shape in phases if shape is not None]
+    return f"{text} ({', '.join(extra)})" if extra else text

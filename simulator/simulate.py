@@ -6,22 +6,15 @@ The graph becomes layer problems (workload.py), each is run by an engine
 costed (energy.py); the target's area comes from its components (area.py). Given
 inputs, the functional simulation (functional.py) runs too and its outputs ride
 on the report.
-
-`prepare_weights` gives an unquantised graph the weights a target takes, for the
-CLI and other callers that start from a float model.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from bitsmith.ir.dtypes import dtype
-from bitsmith.ir.formats.quantize import scheme_names
-from bitsmith.ir.graph import Constant, Graph, Value
-from bitsmith.passes.quantize_weights import quantize_weights, weight_operands
+from bitsmith.ir.graph import Graph
 from bitsmith.simulator import mapping
 from bitsmith.simulator.area import target_area
 from bitsmith.simulator.energy import layer_energy
@@ -77,32 +70,3 @@ def layer_report(problem: LayerProblem, result: LayerResult, target: Accelerator
     peak = (target.pe_array.macs_per_cycle(problem.weight_bits, problem.act_bits)
             if isinstance(problem, GemmProblem) else None)
     return LayerReport(result, layer_energy(result, target), peak)
-
-
-def prepare_weights(graph: Graph, target: str | Target, scheme: str | None = None,
-                    group_size: int | None = None) -> Graph:
-    """`graph` with its GEMM weights in `scheme` (default: the target's
-    `default_weights`), grouped by `group_size` (default: the target's; None:
-    one scale per output channel). A graph with quantised weights already is
-    returned as it is. A wide float type (`f16`) stores the weights in it; a
-    wide integer type (`i16`) has no quantiser, so it is an error."""
-    accel = accelerator(target)
-    weights = weight_operands(graph)
-    if any(const.quant is not None for const, _, _ in weights):
-        return graph
-    scheme = scheme or accel.formats.default_weights
-    group_size = group_size or accel.formats.group_size
-    if scheme in scheme_names():
-        granularity = "channel" if group_size is None else "group"
-        return quantize_weights(graph, scheme, group_size=group_size, granularity=granularity)[0]
-    try:
-        wide = dtype(scheme)
-    except KeyError:
-        raise SimulationError(f"unknown weight format {scheme!r} (see `bitsmith formats`)") from None
-    if not wide.is_float:
-        raise SimulationError(f"weight format {scheme} is a wide integer type with no quantiser; "
-                              f"give a format (--format) such as int8")
-    cast = {const.name: Constant(Value(const.name, dataclasses.replace(const.type, dtype=wide)),
-                                 None if const.data is None else const.data.astype(wide.to_numpy()), const.origin)
-            for const, _, _ in weights}
-    return graph.replace(constants=tuple(cast.get(c.name, c) for c in graph.constants))

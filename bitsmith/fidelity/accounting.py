@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, replace
 
+from bitsmith.compiler import prepare_weights
 from bitsmith.fidelity.designs import DECODE_CACHE, DECODE_TOKENS, PREFILL_TOKENS, Design, design_problems
 from bitsmith.fidelity.paper import PaperConfig, PaperLayer, paper_cost, paper_layers
 from bitsmith.ir.graph import Graph
@@ -39,7 +40,6 @@ from bitsmith.simulator.energy import layer_energy
 from bitsmith.simulator.engines import simulate_layer
 from bitsmith.simulator.memory import OperandBuffers
 from bitsmith.simulator.problem import GemmProblem, LayerProblem
-from bitsmith.simulator.simulate import prepare_weights
 from bitsmith.simulator.workload import workload
 from bitsmith.targets import Accelerator, load_target
 from bitsmith.targets.fields import format_bits

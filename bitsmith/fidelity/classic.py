@@ -98,7 +98,7 @@ class Row:
 def cnn_layers() -> tuple[GemmProblem, ...]:
     """`resnet-tiny`'s conv and FC layers as GEMMs (shapes only; precisions are set per design)."""
     from bitsmith.api import lower
-    from bitsmith.simulator.simulate import prepare_weights
+    from bitsmith.compiler import prepare_weights
     from bitsmith.simulator.workload import workload
 
     base = load_target("fp16_mac")

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from bitsmith.api import lower
+from bitsmith.compiler import prepare_weights
 from bitsmith.ir import Graph
 from bitsmith.ir.errors import VerifyError
 from bitsmith.ir.parse import parse_graph
 from bitsmith.passes.base import PassError
 from bitsmith.passes.pipeline import Pipeline
 from bitsmith.passes.tiling import tile_graph
-from bitsmith.simulator.simulate import prepare_weights, simulate
+from bitsmith.simulator.simulate import simulate
 from bitsmith.targets import load_target
 
 

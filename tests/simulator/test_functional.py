@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from sim_graphs import zoo_graph, zoo_inputs
 
+from bitsmith.compiler import prepare_weights
 from bitsmith.ir.dtypes import I32
 from bitsmith.ir.graph import Graph, GraphBuilder
 from bitsmith.ir.interpret import interpret, run_node
@@ -32,7 +33,6 @@ from bitsmith.ir.types import TensorType
 from bitsmith.passes.quantize_weights import quantize_weights
 from bitsmith.simulator.errors import SimulationError
 from bitsmith.simulator.functional import run_functional
-from bitsmith.simulator.simulate import prepare_weights
 from bitsmith.targets import load_target
 
 U32 = 2.0**-24

@@ -9,10 +9,10 @@ import pytest
 from sim_graphs import zoo_graph, zoo_inputs
 
 import bitsmith
+from bitsmith.compiler import prepare_weights
 from bitsmith.simulator.cost import estimate
 from bitsmith.simulator.errors import SimulationError
 from bitsmith.simulator.report import SimReport
-from bitsmith.simulator.simulate import prepare_weights
 from bitsmith.simulator.workload import workload
 from bitsmith.targets import load_target
 

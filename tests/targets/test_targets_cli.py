@@ -28,7 +28,7 @@ def test_targets_help_names_its_commands(cli) -> None:
 
 @pytest.mark.parametrize(("name", "words"), [
     ("bitmod", ["bit_serial", "decode 64x16, prefill 32x32", "1.544 mm² / 2.316 mm²", "32 B/cycle = 32 GB/s",
-                "18.75 pJ/bit", "uint8 per group", "unknown"]),
+                "18.75 pJ/bit", "uint8 per group", "unknown", "1024bit (prefill 512bit)"]),
     ("lut_tensor_core", ["decode M2 N64 K4", "group 4, 8 entries of f16 (symmetric)", "256 (0.512 TOPS)"]),
     ("cuda", ["sm_90", "f16 989.4", "fp8_e4m3 1978.9", "3.35TB/s"]),
     ("cpu", ["arch", "cores", "LLVM -mattr"]),
