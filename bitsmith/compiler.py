@@ -65,6 +65,26 @@ def parse_budget(budget: float | str) -> float:
     return value
 
 
+_LATENCY = re.compile(r"^\s*(\d+(?:\.\d*)?(?:e\d+)?|\.\d+)\s*(cycles|kcycles|mcycles|s|ms|us)?\s*$", re.IGNORECASE)
+_LATENCY_UNITS = {"cycles": 1.0, "kcycles": 1e3, "mcycles": 1e6}
+_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
+
+
+def parse_latency(latency: float | str, clock_hz: float) -> int:
+    """`2e6`, `"2.5Mcycles"`, `"2.5ms"` or `"300us"` -> cycles at `clock_hz`."""
+    if isinstance(latency, (int, float)):
+        value, unit = float(latency), "cycles"
+    else:
+        match = _LATENCY.match(latency)
+        if match is None:
+            raise BitsmithError(f"latency {latency!r}: expected cycles or a time, e.g. 2.5Mcycles or 2.5ms")
+        value, unit = float(match.group(1)), (match.group(2) or "cycles").lower()
+    cycles = value * _LATENCY_UNITS[unit] if unit in _LATENCY_UNITS else value * _SECONDS[unit] * clock_hz
+    if cycles < 1:
+        raise BitsmithError(f"latency must be at least one cycle, got {latency!r}")
+    return int(cycles)
+
+
 @dataclass(frozen=True)
 class CompiledModel:
     """An annotated graph, the target it was compiled for, and how the passes ran."""
@@ -129,17 +149,19 @@ def compile_model(model: Any, target: str | Target, example_inputs: Sequence[Any
                   budget: float | str | None = None, scheme: str | None = None, group_size: int | None = None,
                   pipeline: str | os.PathLike[str] | Pipeline | None = None,
                   dump_ir: str | os.PathLike[str] | None = None, seq_len: int | None = None,
-                  phase: str = "prefill", calibrate: bool = False) -> CompiledModel:
+                  phase: str = "prefill", calibrate: bool = False,
+                  latency: float | str | None = None) -> CompiledModel:
     """Compile `model` for `target` (module docstring). `scheme`/`group_size` set the
-    uniform quantisation; `budget` (average bits) switches to bit allocation,
+    uniform quantisation; `budget` (average bits) or `latency` (the weight GEMMs'
+    simulated cycles, or a time at the target's clock) switches to bit allocation,
     weighted by calibration on the example inputs when `calibrate`. `example_inputs` (torch tensors or numpy arrays) lower a torch
     module and are the calibration inputs; a zoo model brings its own."""
     loaded = load_target(target) if isinstance(target, (str, os.PathLike)) else target
     graph, inputs = _lowered(model, example_inputs, seq_len, phase)
     if pipeline is None:
-        if calibrate and (budget is None or inputs is None):
+        if calibrate and ((budget is None and latency is None) or inputs is None):
             raise BitsmithError("calibration weights a bit budget's errors: it needs a budget and example inputs")
-        pipeline = _default(loaded, budget, scheme, group_size, calibrated=calibrate)
+        pipeline = _default(loaded, budget, scheme, group_size, calibrated=calibrate, latency=latency)
     elif not isinstance(pipeline, Pipeline):
         pipeline = Pipeline.from_yaml(pipeline)
     result = pipeline.run(graph, loaded, inputs=inputs, dump_ir=dump_ir)
@@ -167,14 +189,19 @@ def _lowered(model: Any, example_inputs: Sequence[Any] | None, seq_len: int | No
 
 
 def _default(target: Target, budget: float | str | None, scheme: str | None, group_size: int | None, *,
-             calibrated: bool) -> Pipeline:
+             calibrated: bool, latency: float | str | None = None) -> Pipeline:
     names = list(DEFAULT_PASSES[target.kind])
     options: dict[str, object] = {}
-    if budget is not None:
+    if budget is not None and latency is not None:
+        raise BitsmithError("give one budget: bits per weight or latency, not both")
+    if budget is not None or latency is not None:
         if "quantize_weights" not in names:
-            raise BitsmithError(f"target {target.name}: a bit budget needs an accelerator target with weight formats")
+            raise BitsmithError(f"target {target.name}: a budget needs an accelerator target with weight formats")
         names = [name for name in BUDGET_PASSES if calibrated or name != "calibrate"]
-        options["allocate_bits.budget_bits"] = parse_budget(budget)
+        if budget is not None:
+            options["allocate_bits.budget_bits"] = parse_budget(budget)
+        else:
+            options["allocate_bits.budget_cycles"] = parse_latency(latency, target.clock_hz)
         if group_size is not None:
             options["allocate_bits.group_size"] = group_size
         if scheme is not None:

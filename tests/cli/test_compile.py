@@ -10,7 +10,7 @@ import pytest
 import bitsmith
 from bitsmith.ir.errors import BitsmithError
 from bitsmith.api import lower
-from bitsmith.compiler import CompiledModel, parse_budget
+from bitsmith.compiler import CompiledModel, parse_budget, parse_latency
 
 
 def test_compile_quantises_tiles_and_reloads(tmp_path: Path) -> None:
@@ -75,3 +75,19 @@ def test_compile_bad_input_is_one_line(cli, tmp_path: Path, args: list[str], mes
 def test_simulate_needs_a_target_for_an_uncompiled_model(cli) -> None:
     code, _, err = cli("simulate", "mlp")
     assert code == 1 and "--target is required" in err
+
+
+@pytest.mark.parametrize(("text", "cycles"), [("2.5Mcycles", 2_500_000), ("20kcycles", 20_000), ("1500", 1500),
+                                              ("2.5ms", 2_500_000), ("300us", 300_000), (4096, 4096)])
+def test_latency_parsing_at_one_gigahertz(text, cycles) -> None:
+    assert parse_latency(text, 1e9) == cycles
+
+
+def test_latency_budget_compiles_within_it_and_bad_latencies_are_one_line(cli, tmp_path: Path) -> None:
+    compiled = bitsmith.compile("llama-tiny", "bitmod", latency="20kcycles", group_size=4)
+    assert compiled.records[0].name == "allocate_bits"
+    code, _, err = cli("compile", "llama-tiny", "-t", "bitmod", "-g", "4", "--latency", "1us",
+                       "-o", str(tmp_path / "x.json"))
+    assert code == 1 and "budget 1,000 cycles is infeasible" in err and "smallest feasible budget is" in err
+    code, _, err = cli("compile", "mlp", "-t", "bitmod", "--latency", "soon", "-o", str(tmp_path / "x.json"))
+    assert code == 1 and "latency 'soon': expected cycles or a time" in err

@@ -93,3 +93,24 @@ def test_pass_in_a_pipeline_and_its_errors(mlp) -> None:
     with pytest.raises(PassError, match=r"budget 3 bits/weight is infeasible with int4_sym, int8_sym: "
                                         r"the smallest feasible budget is 4\.5000 bits/weight"):
         allocate_bits(graph, ["int4_sym", "int8_sym"], 3.0, group_size=32)
+
+
+def test_cycle_budget_is_met_by_the_simulated_weight_gemms() -> None:
+    from bitsmith.simulator.simulate import simulate
+    from bitsmith.targets import load_target
+
+    target, graph = load_target("bitmod"), lower("llama-tiny")
+    candidates = ["int8", "bitmod4", "bitmod3"]
+    with pytest.raises(PassError, match=r"infeasible with int8, bitmod4, bitmod3: the smallest feasible budget is "
+                                        r"[\d,]+ cycles"):
+        allocate_bits(graph, candidates, budget_cycles=1, group_size=4, target=target)
+    narrowest, fastest = allocate_bits(graph, ["bitmod3"], 100.0, group_size=4)  # every weight bitmod3
+    floor_report = simulate(narrowest, target)
+    floor = sum(floor_report.layer(layer.name.rsplit(".", 1)[0]).result.cycles for layer in fastest.layers)
+    budget = int(floor * 1.1)
+    quantised, allocation = allocate_bits(graph, candidates, budget_cycles=budget, group_size=4, target=target)
+    report = simulate(quantised, target)
+    spent = sum(report.layer(layer.name.rsplit(".", 1)[0]).result.cycles for layer in allocation.layers)
+    assert spent <= budget  # the simulator, run independently on the result, agrees with the allocator's costs
+    assert {layer.scheme for layer in allocation.layers} != {"bitmod3"}  # the slack buys some wider weights
+    assert allocation.error <= fastest.error
