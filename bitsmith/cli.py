@@ -48,7 +48,7 @@ def models() -> None:
 def formats() -> None:
     """List every number format: bits, family, value grid (or range), and what it is."""
     from bitsmith.ir.formats import MIXTURES, format_names, get_format
-    from bitsmith.ir.formats.quantize import MX_FORMATS, OLIVE_SCHEMES
+    from bitsmith.ir.formats.schemes import MX_FORMATS, OLIVE_SCHEMES
     from bitsmith.summary import grid_text
 
     table = Table(title="bitsmith number formats (values in the format's own units, before scaling)")
@@ -130,7 +130,7 @@ def quantize(
     all_layers: AllLayers = False,
 ) -> None:
     """Quantise MODEL's GEMM weights and print the error of every weight."""
-    from bitsmith.ir.formats.quantize import resolve_scheme
+    from bitsmith.ir.formats.schemes import resolve_scheme
     from bitsmith.passes.quantize_weights import quantize_weights
     from bitsmith.quant_report import print_quant_report
 

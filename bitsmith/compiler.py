@@ -33,7 +33,7 @@ from rich.table import Table
 
 from bitsmith.ir.dtypes import dtype
 from bitsmith.ir.errors import BitsmithError
-from bitsmith.ir.formats.quantize import scheme_names
+from bitsmith.ir.formats.schemes import scheme_names
 from bitsmith.ir.graph import Constant, Graph, Value
 from bitsmith.passes.pipeline import PassRecord, Pipeline
 from bitsmith.passes.pipelines import BUDGET_PASSES, DEFAULT_PASSES

@@ -18,7 +18,7 @@ import numpy as np
 
 from bitsmith.ir import dtypes
 from bitsmith.ir.errors import BitsmithError, GraphFormatError, VerifyError
-from bitsmith.ir.formats.quantize import spec_from_summary
+from bitsmith.ir.formats.schemes import spec_from_summary
 from bitsmith.ir.graph import CONSTANT_ORIGINS, Constant, Graph, Node, Value
 from bitsmith.ir.ops import op_by_name
 from bitsmith.ir.types import TensorType

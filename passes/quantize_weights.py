@@ -23,7 +23,8 @@ from typing import Literal
 
 import numpy as np
 
-from bitsmith.ir.formats.quantize import quantize, shape_only_spec
+from bitsmith.ir.formats.quantize import quantize
+from bitsmith.ir.formats.schemes import shape_only_spec
 from bitsmith.ir.formats.spec import QuantSpec
 from bitsmith.ir.graph import Constant, Graph, Node
 from bitsmith.ir.ops import Op

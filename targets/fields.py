@@ -18,7 +18,7 @@ from pydantic_core import PydanticCustomError
 
 from bitsmith.ir.dtypes import dtype
 from bitsmith.ir.formats import MIXTURES, UnknownFormatError, get_format
-from bitsmith.ir.formats.quantize import MX_FORMATS, OLIVE_SCHEMES
+from bitsmith.ir.formats.schemes import MX_FORMATS, OLIVE_SCHEMES
 from bitsmith.targets.units import Dimension, Quantity, parse_quantity
 
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")

@@ -41,7 +41,7 @@ def test_models_lists_the_zoo(cli) -> None:
 
 
 def test_formats_lists_every_format_and_mixture(cli) -> None:
-    from bitsmith.ir.formats.quantize import scheme_names
+    from bitsmith.ir.formats.schemes import scheme_names
 
     code, out, _ = cli("formats")
     assert code == 0

@@ -10,7 +10,7 @@ import torch
 from bitsmith.api import lower
 from bitsmith.ir import GraphBuilder, Op, interpret
 from bitsmith.ir.dtypes import F32
-from bitsmith.ir.formats.quantize import QuantizationError
+from bitsmith.ir.formats.schemes import QuantizationError
 from bitsmith.ir.types import TensorType
 from bitsmith.passes.quantize_weights import quantize_weights
 from bitsmith.zoo import load_model

@@ -12,7 +12,8 @@ from hypothesis.extra.numpy import arrays
 
 from bitsmith.ir.formats import get_format
 from bitsmith.ir.formats.outliers import identifier_code, pair_decode, pair_encode
-from bitsmith.ir.formats.quantize import QuantizationError, quantize
+from bitsmith.ir.formats.quantize import quantize
+from bitsmith.ir.formats.schemes import QuantizationError
 
 
 def test_abfloat4_is_olives_outlier_grid_in_int4_units() -> None:

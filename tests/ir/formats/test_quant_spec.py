@@ -11,7 +11,8 @@ import pytest
 
 from bitsmith.ir import Constant, Graph, GraphBuilder, GraphFormatError, Op, interpret
 from bitsmith.ir.dtypes import F32
-from bitsmith.ir.formats.quantize import QuantizationError, quantize, shape_only_spec, spec_from_summary
+from bitsmith.ir.formats.quantize import quantize
+from bitsmith.ir.formats.schemes import QuantizationError, shape_only_spec, spec_from_summary
 from bitsmith.ir.formats.spec import QuantSpec
 from bitsmith.ir.parse import parse_graph
 from bitsmith.ir.types import TensorType

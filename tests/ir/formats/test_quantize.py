@@ -12,7 +12,8 @@ from hypothesis.extra.numpy import arrays
 
 from bitsmith.ir.errors import BitsmithError
 from bitsmith.ir.formats import MIXTURES, UnknownFormatError, get_format
-from bitsmith.ir.formats.quantize import QuantizationError, _codec, half_step, quantize
+from bitsmith.ir.formats.quantize import _codec, half_step, quantize
+from bitsmith.ir.formats.schemes import QuantizationError
 
 PROPERTY = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 WEIGHTS = arrays(np.float64, (4, 64), elements=st.floats(-100, 100, allow_subnormal=False))
