@@ -18,8 +18,9 @@ def compile_command(
     model: ModelOrGraphArg,
     target: Annotated[str, typer.Option("--target", "-t", help="A shipped target (see `bitsmith targets`) or a target file.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the compiled graph (JSON + .npz + .target.yaml).")],
-    budget: Annotated[str | None, typer.Option("--budget", help="Average bits per weight, e.g. 3.5bits: mixed formats chosen per layer.")] = None,
+    budget: Annotated[str | None, typer.Option("--budget", help="Average bits per weight (3.5bits) or model bytes (12MB): mixed formats chosen per layer.")] = None,
     latency: Annotated[str | None, typer.Option("--latency", help="Cycles (2.5Mcycles) or time (2.5ms) the weight GEMMs may take: mixed formats chosen per layer.")] = None,
+    energy: Annotated[str | None, typer.Option("--energy", help="Energy (2.5mJ, 800uJ) the weight GEMMs may take, as simulated: mixed formats chosen per layer.")] = None,
     calibrate: Annotated[bool, typer.Option("--calibrate", help="With --budget: weight each layer's error by its input activations on the model's example inputs.")] = False,
     scheme: Scheme = None,
     group_size: GroupSize = None,
@@ -30,7 +31,7 @@ def compile_command(
     all_layers: AllLayers = False,
 ) -> None:
     """Compile MODEL for TARGET: quantise, allocate bits, tile; print and save the result."""
-    from bitsmith.compiler import compile_model, parse_budget, parse_latency
+    from bitsmith.compiler import compile_model, parse_budget, parse_energy, parse_latency
     from bitsmith.targets import load_target
 
     loaded = load_target(target)  # fail on a bad target or budget before lowering
@@ -38,10 +39,12 @@ def compile_command(
         parse_budget(budget)
     if latency is not None:
         parse_latency(latency, getattr(loaded, "clock_hz", 1.0))
+    if energy is not None:
+        parse_energy(energy)
     # calibration needs the model's example inputs, which lowering here would drop
     source = model if calibrate and not is_saved_graph(model) else load_graph(model, seq_len=seq_len, phase=phase)
     with console.status(f"compiling {model} for {loaded.name} ..."):
-        compiled = compile_model(source, loaded, budget=budget, latency=latency, scheme=scheme,
+        compiled = compile_model(source, loaded, budget=budget, latency=latency, energy=energy, scheme=scheme,
                                  group_size=group_size, calibrate=calibrate, seq_len=seq_len, phase=phase,
                                  pipeline=pipeline, dump_ir=dump_ir)
     if loaded.kind == "accelerator":

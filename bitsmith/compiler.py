@@ -3,13 +3,15 @@
 The model is lowered (a zoo name, `file.py:factory`, a torch module with example
 inputs, or an already lowered `Graph`), then the target's pipeline runs on it
 (`passes/pipelines.py`: quantise every GEMM weight in the target's default format,
-then tile every GEMM), or a pipeline the caller gives. A `budget` in average bits
-per weight replaces the uniform quantisation by `allocate_bits` over the target's
-weight formats, on the plain squared weight error; with `calibrate=True` the
-errors are weighted by the activations the example inputs produce (a zoo model's
-own, unless others are given). Plain error is the default because the calibrated
-per-layer proxy measured worse on MiniLM (README, "The calibrated objective").
-The example inputs reach every pipeline, so a YAML one may calibrate too. The result, a `CompiledModel`, simulates, prints a per-layer
+then tile every GEMM), or a pipeline the caller gives. A budget replaces the
+uniform quantisation by `allocate_bits` over the target's weight formats: average
+bits per weight (`"3.5bits"`), model bytes (`"12MB"`), latency (`"2.5ms"`) or
+energy (`"2.5mJ"`), the last two simulated; errors are the plain squared weight
+error, or with `calibrate=True` weighted by the activations the example inputs
+produce (a zoo model's own, unless others are given). Plain error is the default
+because the calibrated per-layer proxy measured worse on MiniLM (README, "The
+calibrated objective"). The example inputs reach every pipeline, so a YAML one
+may calibrate too. The result, a `CompiledModel`, simulates, prints a per-layer
 summary, and saves as the graph's JSON + .npz plus the target beside it
 (`<stem>.target.yaml`), so it reloads and simulates again without torch.
 
@@ -35,6 +37,7 @@ from bitsmith.ir.dtypes import dtype
 from bitsmith.ir.errors import BitsmithError
 from bitsmith.ir.formats.schemes import scheme_names
 from bitsmith.ir.graph import Constant, Graph, Value
+from bitsmith.passes.allocate_bits import Budget
 from bitsmith.passes.pipeline import PassRecord, Pipeline
 from bitsmith.passes.pipelines import BUDGET_PASSES, DEFAULT_PASSES
 from bitsmith.passes.quantize_weights import quantize_weights, weight_operands
@@ -43,7 +46,24 @@ from bitsmith.simulator.report import SimReport
 from bitsmith.simulator.simulate import accelerator
 from bitsmith.targets import Target, load_target
 
-_BUDGET = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:bits?)?\s*$")
+_QUANTITY = re.compile(r"^\s*(\d+(?:\.\d*)?(?:e[+-]?\d+)?|\.\d+)\s*([a-z/]*)\s*$", re.IGNORECASE)
+_BITS = {"": 1.0, "bit": 1.0, "bits": 1.0, "bits/weight": 1.0}
+_BYTES = {"b": 1.0, "byte": 1.0, "bytes": 1.0, "kb": 1e3, "mb": 1e6, "gb": 1e9, "kib": 2.0**10, "mib": 2.0**20,
+          "gib": 2.0**30}
+_CYCLES = {"": 1.0, "cycles": 1.0, "kcycles": 1e3, "mcycles": 1e6}
+_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
+_JOULES = {"": 1.0, "pj": 1.0, "nj": 1e3, "uj": 1e6, "mj": 1e9, "j": 1e12}  # in pJ
+
+
+def _quantity(text: float | str, units: dict[str, float], what: str, example: str) -> tuple[float, str]:
+    """`text` as (value, lower-case unit) for a unit of `units`; a bare number has unit ""."""
+    if isinstance(text, (int, float)):
+        return float(text), ""
+    match = _QUANTITY.match(text)
+    unit = match.group(2).lower() if match else None
+    if unit not in units:
+        raise BitsmithError(f"{what} {text!r}: expected {example}")
+    return float(match.group(1)), unit
 
 
 def target_path(path: str | os.PathLike[str]) -> Path:
@@ -51,38 +71,32 @@ def target_path(path: str | os.PathLike[str]) -> Path:
     return Path(path).with_suffix(".target.yaml")
 
 
-def parse_budget(budget: float | str) -> float:
-    """`3.5`, `"3.5"` or `"3.5bits"` -> 3.5 average bits per weight."""
-    if isinstance(budget, (int, float)):
-        value = float(budget)
-    else:
-        match = _BUDGET.match(budget)
-        if match is None:
-            raise BitsmithError(f"budget {budget!r}: expected average bits per weight, e.g. 3.5bits")
-        value = float(match.group(1))
+def parse_budget(budget: float | str) -> Budget:
+    """`3.5`, `"3.5bits"` -> an average of 3.5 bits per weight; `"12MB"`, `"1.5MiB"`,
+    `"800kB"` -> the model's constant bytes."""
+    example = "average bits per weight (3.5bits) or model bytes (12MB, 1.5MiB)"
+    value, unit = _quantity(budget, {**_BITS, **_BYTES}, "budget", example)
     if value <= 0:
-        raise BitsmithError(f"budget must be positive, got {value:g}")
-    return value
-
-
-_LATENCY = re.compile(r"^\s*(\d+(?:\.\d*)?(?:e\d+)?|\.\d+)\s*(cycles|kcycles|mcycles|s|ms|us)?\s*$", re.IGNORECASE)
-_LATENCY_UNITS = {"cycles": 1.0, "kcycles": 1e3, "mcycles": 1e6}
-_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
+        raise BitsmithError(f"budget must be positive, got {budget!r}")
+    return Budget("bits", value) if unit in _BITS else Budget("bytes", value * _BYTES[unit])
 
 
 def parse_latency(latency: float | str, clock_hz: float) -> int:
     """`2e6`, `"2.5Mcycles"`, `"2.5ms"` or `"300us"` -> cycles at `clock_hz`."""
-    if isinstance(latency, (int, float)):
-        value, unit = float(latency), "cycles"
-    else:
-        match = _LATENCY.match(latency)
-        if match is None:
-            raise BitsmithError(f"latency {latency!r}: expected cycles or a time, e.g. 2.5Mcycles or 2.5ms")
-        value, unit = float(match.group(1)), (match.group(2) or "cycles").lower()
-    cycles = value * _LATENCY_UNITS[unit] if unit in _LATENCY_UNITS else value * _SECONDS[unit] * clock_hz
+    value, unit = _quantity(latency, {**_CYCLES, **_SECONDS}, "latency",
+                            "cycles or a time, e.g. 2.5Mcycles or 2.5ms")
+    cycles = value * _CYCLES[unit] if unit in _CYCLES else value * _SECONDS[unit] * clock_hz
     if cycles < 1:
         raise BitsmithError(f"latency must be at least one cycle, got {latency!r}")
     return int(cycles)
+
+
+def parse_energy(energy: float | str) -> float:
+    """`"2.5mJ"`, `"800uJ"`, `"3e6pJ"` or a number of pJ -> pJ."""
+    value, unit = _quantity(energy, _JOULES, "energy", "an energy, e.g. 2.5mJ, 800uJ or 3e6pJ")
+    if value <= 0:
+        raise BitsmithError(f"energy must be positive, got {energy!r}")
+    return value * _JOULES[unit]
 
 
 @dataclass(frozen=True)
@@ -150,18 +164,21 @@ def compile_model(model: Any, target: str | Target, example_inputs: Sequence[Any
                   pipeline: str | os.PathLike[str] | Pipeline | None = None,
                   dump_ir: str | os.PathLike[str] | None = None, seq_len: int | None = None,
                   phase: str = "prefill", calibrate: bool = False,
-                  latency: float | str | None = None) -> CompiledModel:
+                  latency: float | str | None = None, energy: float | str | None = None) -> CompiledModel:
     """Compile `model` for `target` (module docstring). `scheme`/`group_size` set the
-    uniform quantisation; `budget` (average bits) or `latency` (the weight GEMMs'
-    simulated cycles, or a time at the target's clock) switches to bit allocation,
-    weighted by calibration on the example inputs when `calibrate`. `example_inputs` (torch tensors or numpy arrays) lower a torch
+    uniform quantisation; a budget switches to bit allocation: `budget` (average
+    bits, `"3.5bits"`, or model bytes, `"12MB"`), `latency` (the weight GEMMs'
+    simulated cycles, or a time at the target's clock) or `energy` (their simulated
+    energy, `"2.5mJ"`), weighted by calibration on the example inputs when
+    `calibrate`. `example_inputs` (torch tensors or numpy arrays) lower a torch
     module and are the calibration inputs; a zoo model brings its own."""
     loaded = load_target(target) if isinstance(target, (str, os.PathLike)) else target
     graph, inputs = _lowered(model, example_inputs, seq_len, phase)
     if pipeline is None:
-        if calibrate and ((budget is None and latency is None) or inputs is None):
+        allocation = _budget(loaded, budget, latency, energy)
+        if calibrate and (allocation is None or inputs is None):
             raise BitsmithError("calibration weights a bit budget's errors: it needs a budget and example inputs")
-        pipeline = _default(loaded, budget, scheme, group_size, calibrated=calibrate, latency=latency)
+        pipeline = _default(loaded, allocation, scheme, group_size, calibrated=calibrate)
     elif not isinstance(pipeline, Pipeline):
         pipeline = Pipeline.from_yaml(pipeline)
     result = pipeline.run(graph, loaded, inputs=inputs, dump_ir=dump_ir)
@@ -188,24 +205,33 @@ def _lowered(model: Any, example_inputs: Sequence[Any] | None, seq_len: int | No
     return graph, [np.asarray(x.detach().numpy() if hasattr(x, "detach") else x) for x in inputs]
 
 
-def _default(target: Target, budget: float | str | None, scheme: str | None, group_size: int | None, *,
-             calibrated: bool, latency: float | str | None = None) -> Pipeline:
+def _budget(target: Target, budget: float | str | None, latency: float | str | None,
+            energy: float | str | None) -> Budget | None:
+    """The one budget given, in allocate_bits' terms, or None for uniform quantisation."""
+    given = [name for name, value in (("budget", budget), ("latency", latency), ("energy", energy)) if value is not None]
+    if len(given) > 1:
+        raise BitsmithError(f"give one budget, not {' and '.join(given)}")
+    if budget is not None:
+        return parse_budget(budget)
+    if latency is not None:
+        return Budget("cycles", parse_latency(latency, getattr(target, "clock_hz", 1.0)))
+    return None if energy is None else Budget("energy_pj", parse_energy(energy))
+
+
+def _default(target: Target, budget: Budget | None, scheme: str | None, group_size: int | None, *,
+             calibrated: bool) -> Pipeline:
     names = list(DEFAULT_PASSES[target.kind])
     options: dict[str, object] = {}
-    if budget is not None and latency is not None:
-        raise BitsmithError("give one budget: bits per weight or latency, not both")
-    if budget is not None or latency is not None:
+    if budget is not None:
         if "quantize_weights" not in names:
             raise BitsmithError(f"target {target.name}: a budget needs an accelerator target with weight formats")
-        names = [name for name in BUDGET_PASSES if calibrated or name != "calibrate"]
-        if budget is not None:
-            options["allocate_bits.budget_bits"] = parse_budget(budget)
-        else:
-            options["allocate_bits.budget_cycles"] = parse_latency(latency, target.clock_hz)
-        if group_size is not None:
-            options["allocate_bits.group_size"] = group_size
         if scheme is not None:
             raise BitsmithError("give either a budget (mixed formats) or a format, not both")
+        names = [name for name in BUDGET_PASSES if calibrated or name != "calibrate"]
+        integral = budget.kind in ("bytes", "cycles")
+        options[f"allocate_bits.budget_{budget.kind}"] = int(budget.value) if integral else budget.value
+        if group_size is not None:
+            options["allocate_bits.group_size"] = group_size
     else:
         if scheme is not None:
             options["quantize_weights.scheme"] = scheme

@@ -10,7 +10,8 @@ import pytest
 import bitsmith
 from bitsmith.ir.errors import BitsmithError
 from bitsmith.api import lower
-from bitsmith.compiler import CompiledModel, parse_budget, parse_latency
+from bitsmith.compiler import CompiledModel, parse_budget, parse_energy, parse_latency
+from bitsmith.passes.allocate_bits import Budget
 
 
 def test_compile_quantises_tiles_and_reloads(tmp_path: Path) -> None:
@@ -40,9 +41,18 @@ def test_calibrated_budget_runs_on_the_zoo_models_inputs() -> None:
         bitsmith.compile(lower("mlp"), "bitmod", budget=4.6, group_size=32, calibrate=True)
 
 
-@pytest.mark.parametrize(("text", "value"), [("3.5bits", 3.5), ("4", 4.0), (" 2.25 bit ", 2.25), (3, 3.0)])
-def test_budget_parsing(text, value) -> None:
-    assert parse_budget(text) == value
+@pytest.mark.parametrize(("text", "kind", "value"), [
+    ("3.5bits", "bits", 3.5), ("4", "bits", 4.0), (" 2.25 bit ", "bits", 2.25), (3, "bits", 3.0),
+    ("12MB", "bytes", 12e6), ("1.5MiB", "bytes", 1.5 * 2**20), ("800kB", "bytes", 8e5), ("4096 bytes", "bytes", 4096),
+])
+def test_budget_parsing(text, kind, value) -> None:
+    assert parse_budget(text) == Budget(kind, value)
+
+
+@pytest.mark.parametrize(("text", "picojoules"), [("2.5mJ", 2.5e9), ("800uJ", 8e8), ("3e6pJ", 3e6), (1e5, 1e5),
+                                                  ("40 nJ", 4e4)])
+def test_energy_parsing(text, picojoules) -> None:
+    assert parse_energy(text) == pytest.approx(picojoules)
 
 
 def test_compile_cli_then_simulate_without_naming_the_target(cli, tmp_path: Path) -> None:
@@ -91,3 +101,19 @@ def test_latency_budget_compiles_within_it_and_bad_latencies_are_one_line(cli, t
     assert code == 1 and "budget 1,000 cycles is infeasible" in err and "smallest feasible budget is" in err
     code, _, err = cli("compile", "mlp", "-t", "bitmod", "--latency", "soon", "-o", str(tmp_path / "x.json"))
     assert code == 1 and "latency 'soon': expected cycles or a time" in err
+
+
+def test_byte_and_energy_budgets_from_the_command_line(cli, tmp_path: Path) -> None:
+    out = tmp_path / "mlp.json"
+    code, stdout, err = cli("compile", "mlp", "-t", "bitmod", "-g", "32", "--budget", "20kB", "-o", str(out))
+    assert code == 0, err
+    compiled = CompiledModel.load(out)
+    stored = sum(c.type.numel * c.quant.bits_per_weight() / 8 if c.quant is not None else c.type.nbytes
+                 for c in compiled.graph.constants)
+    assert 15e3 < stored <= 20e3  # between every weight at 3 bits and every weight at 8
+    code, _, err = cli("compile", "llama-tiny", "-t", "bitmod", "-g", "4", "--energy", "1nJ", "-o", str(out))
+    assert code == 1 and "budget 1,000 pJ is infeasible" in err and "smallest feasible budget is" in err
+    code, _, err = cli("compile", "mlp", "-t", "bitmod", "--energy", "2 apples", "-o", str(out))
+    assert code == 1 and "energy '2 apples': expected an energy" in err
+    code, _, err = cli("compile", "mlp", "-t", "bitmod", "--energy", "1mJ", "--latency", "1ms", "-o", str(out))
+    assert code == 1 and "give one budget, not latency and energy" in err

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bitsmith.api import lower
-from bitsmith.passes.allocate_bits import allocate_bits
+from bitsmith.passes.allocate_bits import Budget, allocate_bits
 from bitsmith.passes.base import PassError
 from bitsmith.passes.pipeline import Pipeline
 from bitsmith.passes.search.allocation import (AllocationError, allocate_evolutionary, allocate_greedy,
@@ -103,14 +103,65 @@ def test_cycle_budget_is_met_by_the_simulated_weight_gemms() -> None:
     candidates = ["int8", "bitmod4", "bitmod3"]
     with pytest.raises(PassError, match=r"infeasible with int8, bitmod4, bitmod3: the smallest feasible budget is "
                                         r"[\d,]+ cycles"):
-        allocate_bits(graph, candidates, budget_cycles=1, group_size=4, target=target)
+        allocate_bits(graph, candidates, Budget("cycles", 1), group_size=4, target=target)
     narrowest, fastest = allocate_bits(graph, ["bitmod3"], 100.0, group_size=4)  # every weight bitmod3
     floor_report = simulate(narrowest, target)
     floor = sum(floor_report.layer(layer.name.rsplit(".", 1)[0]).result.cycles for layer in fastest.layers)
     budget = int(floor * 1.1)
-    quantised, allocation = allocate_bits(graph, candidates, budget_cycles=budget, group_size=4, target=target)
+    quantised, allocation = allocate_bits(graph, candidates, Budget("cycles", budget), group_size=4, target=target)
     report = simulate(quantised, target)
     spent = sum(report.layer(layer.name.rsplit(".", 1)[0]).result.cycles for layer in allocation.layers)
     assert spent <= budget  # the simulator, run independently on the result, agrees with the allocator's costs
     assert {layer.scheme for layer in allocation.layers} != {"bitmod3"}  # the slack buys some wider weights
     assert allocation.error <= fastest.error
+
+
+def _model_bytes(graph) -> float:
+    """Every constant's stored bytes, counted independently of the allocator: a
+    quantised weight at its spec's bits per weight, the rest at its dtype."""
+    return sum(c.type.numel * c.quant.bits_per_weight() / 8 if c.quant is not None else c.type.nbytes
+               for c in graph.constants)
+
+
+def test_byte_budget_counts_the_whole_model(mlp) -> None:
+    candidates = ["int4_sym", "int8_sym"]
+    small, _ = allocate_bits(mlp, ["int4_sym"], 100.0, group_size=32)
+    large, _ = allocate_bits(mlp, ["int8_sym"], 100.0, group_size=32)
+    floor, ceiling = _model_bytes(small), _model_bytes(large)
+    with pytest.raises(PassError, match=rf"budget {floor - 1:,.0f} bytes is infeasible with int4_sym, int8_sym: "
+                                        rf"the smallest feasible budget is {floor:,.0f} bytes"):
+        allocate_bits(mlp, candidates, Budget("bytes", floor - 1), group_size=32)
+    middle = (floor + ceiling) / 2
+    quantised, allocation = allocate_bits(mlp, candidates, Budget("bytes", middle), group_size=32)
+    assert floor < _model_bytes(quantised) <= middle
+    assert allocation.spent == pytest.approx(_model_bytes(quantised))
+
+
+def test_energy_budget_is_met_by_the_simulated_weight_gemms() -> None:
+    from bitsmith.simulator.simulate import simulate
+    from bitsmith.targets import load_target
+
+    target, graph = load_target("bitmod"), lower("llama-tiny")
+    candidates = ["int8", "bitmod4", "bitmod3"]
+
+    def gemm_energy(quantised, allocation) -> float:
+        report = simulate(quantised, target)
+        return sum(report.layer(layer.name.rsplit(".", 1)[0]).energy.total for layer in allocation.layers)
+
+    narrowest, fastest = allocate_bits(graph, ["bitmod3"], 100.0, group_size=4)
+    floor = gemm_energy(narrowest, fastest)
+    with pytest.raises(PassError, match=r"the smallest feasible budget is [\d,]+ pJ"):
+        allocate_bits(graph, candidates, Budget("energy_pj", floor / 2), group_size=4, target=target)
+    budget = floor * 1.15
+    quantised, allocation = allocate_bits(graph, candidates, Budget("energy_pj", budget), group_size=4, target=target)
+    assert gemm_energy(quantised, allocation) <= budget * (1 + 1e-9)  # the simulator, run on the result, agrees
+    assert {layer.scheme for layer in allocation.layers} != {"bitmod3"}
+    assert allocation.error <= fastest.error
+
+
+def test_budget_options_take_exactly_one_kind(mlp) -> None:
+    with pytest.raises(PassError, match="set exactly one of allocate_bits.budget_bits"):
+        Pipeline.of(["allocate_bits"], {"allocate_bits.budget_bits": 5.0, "allocate_bits.budget_bytes": 100,
+                                        "allocate_bits.candidates": ["int8_sym"]}).run(mlp)
+    with pytest.raises(PassError, match="an? energy_pj budget needs an accelerator target"):
+        allocate_bits(mlp, ["int8_sym"], Budget("energy_pj", 1e6), group_size=32)
