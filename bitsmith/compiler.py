@@ -37,7 +37,7 @@ from bitsmith.ir.dtypes import dtype
 from bitsmith.ir.errors import BitsmithError
 from bitsmith.ir.formats.schemes import scheme_names
 from bitsmith.ir.graph import Constant, Graph, Value
-from bitsmith.passes.allocate_bits import Budget
+from bitsmith.passes.allocate_bits import BitAllocation, Budget
 from bitsmith.passes.pipeline import PassRecord, Pipeline
 from bitsmith.passes.pipelines import BUDGET_PASSES, DEFAULT_PASSES
 from bitsmith.passes.quantize_weights import quantize_weights, weight_operands
@@ -106,6 +106,7 @@ class CompiledModel:
     graph: Graph
     target: Target
     records: tuple[PassRecord, ...] = ()
+    allocation: BitAllocation | None = None  # what a budget bought (not saved: the graph holds the choice)
 
     def simulate(self, *, engine: str = "fast", inputs: Any = None) -> SimReport:
         from bitsmith.simulator.simulate import simulate
@@ -144,6 +145,10 @@ class CompiledModel:
         if len(gemms) > len(gemms[:max_rows]):
             table.caption = f"{len(gemms) - max_rows} more layers"
         console.print(table)
+        if self.allocation is not None and self.allocation.budget is not None:
+            budget = self.allocation.budget
+            console.print(f"budget {budget.describe()}: spent {budget.describe(self.allocation.spent)}, "
+                          f"{self.allocation.average_bits:.4f} bits/weight on average")
         for record in self.records:
             console.print(f"  pass {record.name}: {record.seconds:.2f} s" + ("" if record.changed else " (no change)"))
         return report
@@ -182,7 +187,7 @@ def compile_model(model: Any, target: str | Target, example_inputs: Sequence[Any
     elif not isinstance(pipeline, Pipeline):
         pipeline = Pipeline.from_yaml(pipeline)
     result = pipeline.run(graph, loaded, inputs=inputs, dump_ir=dump_ir)
-    return CompiledModel(result.graph, loaded, result.records)
+    return CompiledModel(result.graph, loaded, result.records, result.analyses.get(BitAllocation))
 
 
 def _lowered(model: Any, example_inputs: Sequence[Any] | None, seq_len: int | None, phase: str

@@ -240,6 +240,8 @@ def allocate_bits_pass(graph: Graph, ctx: PassContext) -> Graph:
                         "target to take its weight formats from")
     group_size = opts.group_size or (formats.group_size if formats is not None else 128)
     target = ctx.target if isinstance(ctx.target, Accelerator) else None
-    quantised, _ = allocate_bits(graph, candidates, opts.budget(), method=opts.method, group_size=group_size,
-                                 seed=opts.seed, calibration=ctx.analyses.get(Calibration), target=target)
+    quantised, allocation = allocate_bits(graph, candidates, opts.budget(), method=opts.method,
+                                          group_size=group_size, seed=opts.seed,
+                                          calibration=ctx.analyses.get(Calibration), target=target)
+    ctx.analyses.put(allocation)  # for reports: what the budget bought
     return quantised

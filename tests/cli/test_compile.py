@@ -107,6 +107,7 @@ def test_byte_and_energy_budgets_from_the_command_line(cli, tmp_path: Path) -> N
     out = tmp_path / "mlp.json"
     code, stdout, err = cli("compile", "mlp", "-t", "bitmod", "-g", "32", "--budget", "20kB", "-o", str(out))
     assert code == 0, err
+    assert "budget 20,000 bytes: spent " in stdout
     compiled = CompiledModel.load(out)
     stored = sum(c.type.numel * c.quant.bits_per_weight() / 8 if c.quant is not None else c.type.nbytes
                  for c in compiled.graph.constants)
