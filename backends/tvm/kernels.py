@@ -1,0 +1,177 @@
+"""TIR kernels over packed weights: y[M, N] = x[M, K] . dequant(W)^T + bias.
+
+Dequantise-then-multiply, in three stages so the scale costs one multiply per
+group rather than one per weight (the accumulate-then-dequantise structure of
+BitMoD and MixPE, FACTS §5):
+
+    p[m, n, g, l] = sum_{blocks b of group g} x[m, b*L + l] * value(n, b, l)
+    q[m, n, l]    = sum_g p[m, n, g, l] * scale[n, g]
+    y[m, n]       = sum_l q[m, n, l] + bias[n]
+
+`l` runs over the L elements of a block (`packing` module docstring), so `p` and
+`q` are L independent accumulators per row: no loop-carried dependency on one
+register, and the unpack of a word vector has the same shift in every lane.
+`value` is the code sign-extended (signed integers), the code itself (unsigned),
+or `table[format_id, code]` (every other format and mixture), minus the zero point
+for asymmetric integers.
+
+Schedule (`KernelSchedule`): rows of W in tiles of `rows` per parallel task;
+within a row, `p` and `q` live in registers ("local"), the block's L lanes are
+split into vectors of the narrowest slice's words per block (16 uint32 words =
+one 512-bit vector on AVX-512) and the rest unrolled; the activation rows `m`
+loop inside the row tile, so a decoded word is reused from L1 across them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import tvm
+from tvm import te, tirx
+
+from bitsmith.backends.tvm.packing import WORD_BITS, PackedWeight, slice_widths
+
+
+@dataclass(frozen=True)
+class KernelShape:
+    """What a kernel is specialised on: the packed layout's facts and M; no data."""
+
+    m: int
+    n: int
+    k: int
+    k_padded: int
+    bits: int
+    block: int
+    group: int
+    arithmetic: str | None  # "signed" | "unsigned" | None (table lookup)
+    formats: int
+    zero_points: bool
+    bias: bool
+
+    @classmethod
+    def of(cls, packed: PackedWeight, m: int, *, bias: bool) -> KernelShape:
+        return cls(m=m, n=packed.n, k=packed.k, k_padded=packed.k_padded, bits=packed.bits, block=packed.block,
+                   group=packed.group, arithmetic=packed.arithmetic, formats=len(packed.formats),
+                   zero_points=packed.zero_points is not None, bias=bias)
+
+    @property
+    def lanes(self) -> int:
+        """Words per block of the narrowest slice: the vector width over `l`."""
+        return self.block * slice_widths(self.bits)[-1] // WORD_BITS
+
+
+@dataclass(frozen=True)
+class KernelSchedule:
+    """The tunable choices: rows of W per parallel task."""
+
+    rows: int = 4
+
+
+def linear_kernel(shape: KernelShape, schedule: KernelSchedule) -> tvm.IRModule:
+    """The scheduled kernel as an IRModule with one PrimFunc, `main`, taking
+    (x, codes per slice, scales, [format_ids, table], [zero_points], [bias], y)."""
+    tensors = _compute(shape)
+    sch = tvm.s_tir.Schedule(te.create_prim_func(tensors))
+    _schedule(sch, shape, schedule)
+    return sch.mod
+
+
+def _compute(shape: KernelShape) -> list[te.Tensor]:
+    """The placeholders and stages, in the kernel's argument order."""
+    m, n, k, kp, L = shape.m, shape.n, shape.k, shape.k_padded, shape.block
+    groups, per_group = kp // shape.group, shape.group // L
+    x = te.placeholder((m, k), "float32", name="x")
+    slices = [te.placeholder((n, kp * c // WORD_BITS), "uint32", name=f"codes{c}") for c in slice_widths(shape.bits)]
+    scales = te.placeholder((n, groups), "float32", name="scales")
+    args = [x, *slices, scales]
+    table = format_ids = zero_points = bias = None
+    if shape.arithmetic is None:
+        format_ids = te.placeholder((n, groups), "uint8", name="format_ids")
+        table = te.placeholder((shape.formats, 1 << shape.bits), "float32", name="table")
+        args += [format_ids, table]
+    if shape.zero_points:
+        zero_points = te.placeholder((n, groups), "float32", name="zero_points")
+        args.append(zero_points)
+    if shape.bias:
+        bias = te.placeholder((n,), "float32", name="bias")
+        args.append(bias)
+
+    def activation(i, kk):
+        return x[i, kk] if kp == k else tirx.if_then_else(kk < k, x[i, kk], tirx.const(0.0, "float32"))
+
+    def value(row, g, blk, lane):
+        code = _code(slices, shape.bits, row, blk, lane, L)
+        if shape.arithmetic == "signed":
+            shift = tirx.const(WORD_BITS - shape.bits, "int32")
+            v = ((code << shift.astype("uint32")).astype("int32") >> shift).astype("float32")
+        elif shape.arithmetic == "unsigned":
+            v = code.astype("float32")
+        else:
+            v = table[format_ids[row, g].astype("int32"), code.astype("int32")]
+        return v - zero_points[row, g] if zero_points is not None else v
+
+    kb = te.reduce_axis((0, per_group), "kb")
+    p = te.compute((m, n, groups, L), lambda i, j, g, lane: te.sum(
+        activation(i, (g * per_group + kb) * L + lane) * value(j, g, g * per_group + kb, lane), axis=kb), name="p")
+    gr = te.reduce_axis((0, groups), "gr")
+    q = te.compute((m, n, L), lambda i, j, lane: te.sum(p[i, j, gr, lane] * scales[j, gr], axis=gr), name="q")
+    lr = te.reduce_axis((0, L), "lr")
+    y = te.compute((m, n), lambda i, j: te.sum(q[i, j, lr], axis=lr), name="acc")
+    if bias is not None:
+        y = te.compute((m, n), lambda i, j: y[i, j] + bias[j], name="bias_add")
+    return [*args, y]
+
+
+def _code(slices, bits: int, row, blk, lane, block: int):
+    """The uint32 code of element (row, blk*block + lane), assembled from its slices."""
+    code, off = None, 0
+    for c, words in zip(slice_widths(bits), slices, strict=True):
+        lanes = block * c // WORD_BITS
+        word = words[row, blk * lanes + lane % lanes]
+        part = (word >> ((lane // lanes) * c).astype("uint32")) & tirx.const((1 << c) - 1, "uint32")
+        part = part << tirx.const(off, "uint32") if off else part
+        code = part if code is None else code | part
+        off += c
+    return code
+
+
+def _schedule(sch: tvm.s_tir.Schedule, shape: KernelShape, schedule: KernelSchedule) -> None:
+    """Parallel row tiles; p and q in registers, vectorised over block lanes."""
+    acc, q, p = sch.get_sblock("acc"), sch.get_sblock("q"), sch.get_sblock("p")
+    i, j, _ = sch.get_loops(acc)
+    rows = _divisor_at_most(shape.n, schedule.rows)
+    j_outer, j_inner = sch.split(j, [None, rows])
+    sch.reorder(j_outer, j_inner, i)
+    sch.parallel(j_outer)
+    if shape.bias:
+        sch.reverse_compute_at(sch.get_sblock("bias_add"), j_inner)
+    # unit loops are kept so a one-group row or a one-block group has the same nest
+    sch.compute_at(q, i, preserve_unit_loops=True)
+    group_loop = sch.get_loops(q)[-1]
+    sch.reorder(group_loop, sch.get_loops(q)[-2])  # groups outside lanes
+    sch.compute_at(p, group_loop, preserve_unit_loops=True)
+    sch.decompose_reduction(p, _vectorise_lanes(sch, p, shape.lanes, reduction_inside=True))
+    _vectorise_lanes(sch, q, shape.lanes, reduction_inside=False)
+    sch.decompose_reduction(q, group_loop)
+    sch.set_scope(p, 0, "local")
+    sch.set_scope(q, 0, "local")
+
+
+def _vectorise_lanes(sch: tvm.s_tir.Schedule, block, lanes: int, *, reduction_inside: bool):
+    """Split the block's innermost lane loop into unrolled x vectorised `lanes`; a
+    reduction loop under it (blocks of a group) is moved outside first. Returns the
+    outermost loop of the block's own nest (where its reduction init belongs)."""
+    loops = sch.get_loops(block)
+    if reduction_inside:
+        lane_loop, red = loops[-2:]
+        sch.reorder(red, lane_loop)
+    else:
+        lane_loop = loops[-1]
+    outer, inner = sch.split(lane_loop, [None, lanes])
+    sch.unroll(outer)
+    sch.vectorize(inner)
+    return red if reduction_inside else outer
+
+
+def _divisor_at_most(n: int, limit: int) -> int:
+    return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)

@@ -1,0 +1,209 @@
+"""Batch-1 GEMV, 4096 x 4096, on this CPU: TVM packed low-bit kernels vs torch.
+
+Rows: torch fp32 `nn.Linear`, torch int8 dynamic-quantised Linear
+(`quantize_dynamic`), a dense fp32 TVM kernel, and the TVM dequantise-then-multiply
+kernel (`bitsmith.backends.tvm`) at W8 / W4 / W3 / W2 / ternary, groups of 128.
+Two regimes: *cache-resident* (one matrix called again and again; W4's 8 MiB
+stays in the 32 MiB L3) and *DRAM-bound* (calls cycle through distinct matrices
+totalling >= 96 MiB, three times the L3, so every call streams its weight from
+DRAM). Every row is timed the same way: round-robin calls with the arguments made
+once, median of per-call wall times after a warm-up.
+
+GB/s counts the bytes a call must read: packed codes, scales, (table, format
+ids), activations. The reference is the all-core streaming-read bandwidth,
+measured in the same run, before and after the rows (the better is used), by a
+parallel, vectorised TVM sum over 512 MiB.
+The speed-up columns divide the torch rows' time (same regime) by the row's.
+
+Run: `.venv/bin/python benchmarks/gemv_cpu.py [--repeat 30] [--schemes int4_sym ...]`;
+about two minutes on two cores. On a machine shared with other jobs the figures
+move by tens of percent between runs: the bandwidth row is measured alongside, so
+read the "% of bandwidth" column together with it.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Two thread pools share the cores: neither may spin-wait after its work, or it
+# steals the cores the other's next call needs (set before torch and tvm load).
+os.environ.setdefault("TVM_THREAD_POOL_SPIN_COUNT", "0")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import math  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import tvm  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+from tvm import te  # noqa: E402
+
+from bitsmith.backends.tvm.packing import pack_weight  # noqa: E402
+from bitsmith.backends.tvm.runtime import PackedLinear, host_target  # noqa: E402
+from bitsmith.ir.formats.quantize import quantize  # noqa: E402
+
+N = K = 4096
+GROUP = 128
+DRAM_BYTES = 96 << 20  # three times the 32 MiB L3
+BANDWIDTH_BYTES = 512 << 20
+SCHEMES = {"W8": "int8_sym", "W4": "int4_sym", "W3": "int3_sym", "W2": "int2_sym", "ternary": "ternary"}
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    cache_s: float
+    dram_s: float
+    bytes_per_call: int
+
+
+def time_round_robin(calls: list[Callable[[], object]], repeat: int) -> float:
+    """Median seconds per call, calling `calls` in turn `repeat` times each."""
+    for call in calls:
+        call()
+    samples = []
+    for _ in range(repeat):
+        for call in calls:
+            start = time.perf_counter()
+            call()
+            samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def copies_for_dram(nbytes: int) -> int:
+    return max(2, math.ceil(DRAM_BYTES / nbytes))
+
+
+def _vector_sum(rows: int, length: int) -> tvm.runtime.Module:
+    """r[i, l] = sum_j a[i, j*64 + l]: rows in parallel, 64 float32 lanes (four
+    independent 16-lane accumulators, so the add latency does not bound the read)."""
+    a = te.placeholder((rows, length), "float32", name="a")
+    j = te.reduce_axis((0, length // 64), "j")
+    r = te.compute((rows, 64), lambda i, lane: te.sum(a[i, j * 64 + lane], axis=j), name="r")
+    sch = tvm.s_tir.Schedule(te.create_prim_func([a, r]))
+    block = sch.get_sblock("r")
+    i, lane, j = sch.get_loops(block)
+    sch.reorder(i, j, lane)
+    sch.parallel(i)
+    unrolled, vector = sch.split(lane, [None, 16])
+    sch.unroll(unrolled)
+    sch.vectorize(vector)
+    sch.decompose_reduction(block, j)
+    return tvm.compile(sch.mod, target=host_target()).jit()
+
+
+def streaming_bandwidth(repeat: int) -> float:
+    """All-core streaming-read bandwidth, bytes/s (TVM parallel sum of 512 MiB)."""
+    rows = 64 * (os.cpu_count() or 1)
+    length = BANDWIDTH_BYTES // 4 // rows
+    module, dev = _vector_sum(rows, length), tvm.cpu()
+    a = tvm.runtime.tensor(np.ones((rows, length), np.float32), dev)
+    r = tvm.runtime.empty((rows, 64), "float32", dev)
+    seconds = time_round_robin([lambda: module["main"](a, r)], max(5, repeat // 4))
+    return BANDWIDTH_BYTES / seconds
+
+
+def _dense_fp32() -> tvm.runtime.Module:
+    """Dense fp32 GEMV y[n] = sum_k x[k] w[n, k], the same parallel-rows,
+    16-lane schedule as the packed kernels, for a like-for-like fp32 row."""
+    x = te.placeholder((1, K), "float32", name="x")
+    w = te.placeholder((N, K), "float32", name="w")
+    j = te.reduce_axis((0, K // 16), "j")
+    p = te.compute((1, N, 16), lambda m, n, lane: te.sum(x[m, j * 16 + lane] * w[n, j * 16 + lane], axis=j), name="p")
+    lr = te.reduce_axis((0, 16), "lr")
+    y = te.compute((1, N), lambda m, n: te.sum(p[m, n, lr], axis=lr), name="y")
+    sch = tvm.s_tir.Schedule(te.create_prim_func([x, w, y]))
+    _, n, _ = sch.get_loops(sch.get_sblock("y"))
+    outer, inner = sch.split(n, [None, 4])
+    sch.parallel(outer)
+    sch.compute_at(sch.get_sblock("p"), inner)
+    lane, red = sch.get_loops(sch.get_sblock("p"))[-2:]
+    sch.reorder(red, lane)
+    sch.vectorize(lane)
+    sch.set_scope(sch.get_sblock("p"), 0, "local")
+    return tvm.compile(sch.mod, target=host_target()).jit()
+
+
+def torch_rows(x: np.ndarray, repeat: int) -> list[Row]:
+    xt = torch.from_numpy(x)
+    rows = []
+    for name, quantised in (("torch fp32 nn.Linear", False), ("torch int8 dynamic Linear", True)):
+        bytes_per = N * K * (1 if quantised else 4)
+        layers = []
+        for _ in range(copies_for_dram(bytes_per)):
+            layer = torch.nn.Linear(K, N)
+            if quantised:
+                layer = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(layer), {torch.nn.Linear},
+                                                               dtype=torch.qint8)
+            layers.append(layer)
+        calls = [lambda layer=layer: layer(xt) for layer in layers]
+        with torch.inference_mode():
+            rows.append(Row(name, time_round_robin(calls[:1], repeat), time_round_robin(calls, repeat),
+                            bytes_per + x.nbytes))
+    return rows
+
+
+def tvm_fp32_row(x: np.ndarray, repeat: int, rng: np.random.Generator) -> Row:
+    module, dev = _dense_fp32(), tvm.cpu()
+    xs = tvm.runtime.tensor(x, dev)
+    y = tvm.runtime.empty((1, N), "float32", dev)
+    weights = [tvm.runtime.tensor(rng.standard_normal((N, K), np.float32), dev)
+               for _ in range(copies_for_dram(N * K * 4))]
+    calls = [lambda w=w: module["main"](xs, w, y) for w in weights]
+    return Row("TVM fp32 dense", time_round_robin(calls[:1], repeat), time_round_robin(calls, repeat),
+               N * K * 4 + x.nbytes)
+
+
+def packed_row(label: str, scheme: str, x: np.ndarray, repeat: int, rng: np.random.Generator) -> Row:
+    w = rng.standard_normal((N, K)).astype(np.float32)
+    layer = PackedLinear(pack_weight(quantize(w, scheme, group_size=GROUP), label), 1)
+    layers = [layer]
+    for i in range(copies_for_dram(layer.packed.nbytes) - 1):
+        # distinct matrices, same values: shift the rows so no two share storage
+        shifted = quantize(np.roll(w, i + 1, axis=0), scheme, group_size=GROUP)
+        layers.append(PackedLinear(pack_weight(shifted, label), 1))
+    calls = [lay.bind(x) for lay in layers]
+    return Row(f"TVM dequant {label} ({scheme})", time_round_robin(calls[:1], repeat),
+               time_round_robin(calls, repeat), layer.packed.nbytes + x.nbytes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=30, help="round-robin passes per row")
+    parser.add_argument("--schemes", nargs="*", default=list(SCHEMES), choices=list(SCHEMES))
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, K)).astype(np.float32)
+
+    bandwidth_before = streaming_bandwidth(args.repeat)
+    baselines = torch_rows(x, args.repeat)
+    rows = [*baselines, tvm_fp32_row(x, args.repeat, rng)]
+    rows += [packed_row(label, SCHEMES[label], x, args.repeat, rng) for label in args.schemes]
+    bandwidth_after = streaming_bandwidth(args.repeat)
+    bandwidth = max(bandwidth_before, bandwidth_after)
+
+    fp32, int8 = baselines
+    table = Table(title=f"GEMV {N}x{K} batch 1, {os.cpu_count()} cores, target {host_target()}; "
+                        f"all-core streaming read {bandwidth / 1e9:.1f} GB/s "
+                        f"(best of {bandwidth_before / 1e9:.1f} before, {bandwidth_after / 1e9:.1f} after)")
+    for column in ("kernel", "MiB read", "cache ms", "DRAM ms", "DRAM GB/s", "% of bw",
+                   "x torch fp32 (DRAM)", "x torch int8 (DRAM)", "x torch fp32 (cache)"):
+        table.add_column(column, justify="left" if column == "kernel" else "right")
+    for row in rows:
+        gbps = row.bytes_per_call / row.dram_s
+        table.add_row(row.name, f"{row.bytes_per_call / 2**20:.2f}", f"{row.cache_s * 1e3:.3f}",
+                      f"{row.dram_s * 1e3:.3f}", f"{gbps / 1e9:.1f}", f"{100 * gbps / bandwidth:.0f}",
+                      f"{fp32.dram_s / row.dram_s:.2f}", f"{int8.dram_s / row.dram_s:.2f}",
+                      f"{fp32.cache_s / row.cache_s:.2f}")
+    Console(width=200).print(table)
+
+
+if __name__ == "__main__":
+    main()
