@@ -3,9 +3,11 @@
 For each scheme at equal element bits: bits per weight with metadata, the SQNR of
 all GEMM weights together, and the cosine between the quantised model's sentence
 embeddings and the fp32 model's on a fixed built-in sentence set
-(`ACCURACY_SENTENCES`). Then whether BitMoD's mixture beats asymmetric INT and plain
-FP at equal bits (as the BitMoD paper claims; reported as measured), and the
-quantisation throughput: all MiniLM weights with the BitMoD mixture (goal ≤ 2 s).
+(`ACCURACY_SENTENCES`); "Assigned4" is `assign_dtypes`' per-group choice among
+INT4, FP4, NF4 and BitMoD's four FP4 grids. Then whether BitMoD's mixture beats
+asymmetric INT and plain FP at equal bits (as the BitMoD paper claims; reported
+as measured), and the quantisation throughput: all MiniLM weights with the BitMoD
+mixture (goal ≤ 2 s).
 
 Run: `.venv/bin/python benchmarks/format_accuracy.py [--clip-search] [--plot DIR]`.
 """
@@ -22,6 +24,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bitsmith.accuracy import embedding_accuracy, minilm_reference, total_sqnr_db
+from bitsmith.ir.formats import MIXTURES
+from bitsmith.ir.formats.schemes import mixture_name
 from bitsmith.passes.quantize_weights import quantize_weights
 
 GROUP = 128
@@ -46,6 +50,9 @@ CASES = (
     Case("MXFP4 (block 32)", 4, "mxfp4"),
     Case("BitMoD4", 4, "bitmod4"),
     Case("BitMoD4, INT8 scales", 4, "bitmod4", (("scale_bits", 8),)),
+    # what the assign_dtypes pass writes for these candidates: each group's least-error format, 3-bit selector
+    Case("Assigned4: per group INT4/FP4/NF4/BitMoD4", 4,
+         mixture_name(("int4_sym", "fp4_e2m1", "nf4") + MIXTURES["bitmod4"])),
     Case("INT3 asym", 3, "int3", (("asymmetric", True),)),
     Case("INT3 sym", 3, "int3_sym"),
     Case("FP3 (±{0,1,2,4})", 3, "bitmod_fp3"),

@@ -87,12 +87,13 @@ def quantize_weights(
             spec = quantize(const.data, scheme, axis=axis, clip_search=clip_search, where=where, **options)
         new = Constant(const.value, None, const.origin, spec)
         replaced[const.name] = new
-        reports.append(_report(const, new, node))
+        reports.append(weight_report(const, new, node))
     constants = tuple(replaced.get(c.name, c) for c in graph.constants)
     return graph.replace(constants=constants), reports
 
 
-def _report(original: Constant, quantised: Constant, node: Node) -> WeightReport:
+def weight_report(original: Constant, quantised: Constant, node: Node) -> WeightReport:
+    """What quantising `original` into `quantised` (read by `node`) did: errors, bits, format use."""
     spec = quantised.quant
     sqnr = rel = max_err = None
     counts: Counter[str] = Counter()

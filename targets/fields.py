@@ -17,8 +17,8 @@ from pydantic import PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError
 
 from bitsmith.ir.dtypes import dtype
-from bitsmith.ir.formats import MIXTURES, UnknownFormatError, get_format
-from bitsmith.ir.formats.schemes import MX_FORMATS, OLIVE_SCHEMES
+from bitsmith.ir.formats import UnknownFormatError, get_format
+from bitsmith.ir.formats.schemes import resolve_scheme
 from bitsmith.targets.units import Dimension, Quantity, parse_quantity
 
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
@@ -75,18 +75,12 @@ def _format_name(value: object) -> str:
 
 def format_bits(name: str) -> int:
     """Bits per element of a format a target may name: an element format
-    (`int4`, `fp4_e2m1`), a per-group mixture (`bitmod4`: its widest candidate),
-    an MX format (`mxfp4`: its element), an OliVe scheme (`olive4`: 4, outliers
-    in-band) or a wide IR type (`f16`, `bf16`, `i16`).
+    (`int4`, `fp4_e2m1`), a per-group mixture (`bitmod4`, `int4_sym+nf4`: its
+    widest candidate), an MX format (`mxfp4`: its element), an OliVe scheme
+    (`olive4`: 4, outliers in-band) or a wide IR type (`f16`, `bf16`, `i16`).
     Raises ValueError for any other name."""
-    if name in MIXTURES:
-        return max(get_format(member).bits for member in MIXTURES[name])
-    if name in MX_FORMATS:
-        return get_format(MX_FORMATS[name][0]).bits
-    if name in OLIVE_SCHEMES:
-        return OLIVE_SCHEMES[name]
     try:
-        return get_format(name).bits
+        return max(get_format(member).bits for member in resolve_scheme(name, where=f"format {name!r}").formats)
     except UnknownFormatError:
         pass
     try:

@@ -30,9 +30,17 @@ Scale rules:
   scale = (max - min) / (2^k - 1), zero_point = round(-min / scale) clipped to
   [0, 2^k - 1], code = clip(round(w / scale) + zero_point, 0, 2^k - 1).
 
-Mixtures (`fmt` a name in `registry.MIXTURES`, e.g. "bitmod4"): every group tries
-each candidate with its own absmax scale, rounds to nearest and keeps the candidate
-with the least MSE mean((Q(w) - w)^2); ties keep the earlier candidate.
+Mixtures (`fmt` a name in `registry.MIXTURES`, e.g. "bitmod4", or a `+`-joined
+name, "int4_sym+fp4_e2m1+nf4"): every group tries each candidate with its own
+absmax scale, rounds to nearest and keeps the candidate with the least MSE
+mean((Q(w) - w)^2); ties keep the earlier candidate.
+
+Importance (`importance`, an array broadcastable to `w`, non-negative): the searches
+(mixture candidates, clip ratios) minimise the weighted error sum(importance *
+(Q(w) - w)^2) per group instead, e.g. with a calibrated E[x^2] per input channel,
+so a group's choice follows the error the layer's output feels. It changes which
+candidate or ratio wins, never how a value rounds under a given scale. All ones
+gives the same spec as no importance.
 
 Degenerate groups: a group whose scale would be 0 (all zeros; a constant group under
 "asymmetric" uses |value| / (2^k - 1) instead) gets scale 1, so it dequantises to
@@ -145,6 +153,7 @@ def quantize(
     asymmetric: bool = False,
     clip_search: bool = False,
     scale_bits: int | None = None,
+    importance: np.ndarray | None = None,
     where: str = "tensor",
 ) -> QuantSpec:
     """Quantise `w` with scheme `fmt` (a format, mixture, MX or OliVe name); see the
@@ -187,6 +196,8 @@ def quantize(
     if scheme.outlier_format and length % 2:
         raise QuantizationError(f"{where}: OliVe pairs need an even axis length, got {length}")
     x2 = moved.reshape(rows * groups, size)
+    weights = None if importance is None else _importance(importance, w.shape, axis, scheme.scale_rule,
+                                                          asymmetric, where).reshape(x2.shape)
 
     n = rows * groups
     out_codes = np.empty((n, size), dtype=np.uint8)
@@ -198,6 +209,7 @@ def quantize(
 
     def work(lo: int, hi: int) -> None:
         x = x2[lo:hi].astype(np.float64)
+        imp = None if weights is None else weights[lo:hi]
         ids = None
         if asymmetric:
             c, s, z = _asymmetric(x, fmts[0])
@@ -206,12 +218,12 @@ def quantize(
             c, s, kept, ocodes = _olive(x, fmts[0], get_format(scheme.outlier_format), ratios)
             out_outliers[0][lo:hi], out_outliers[1][lo:hi] = kept, ocodes
         elif scheme.scale_rule == "absmean":
-            c, s, ids = _search(x, names, np.mean(np.abs(x), axis=1)[:, None], (1.0,))
+            c, s, ids = _search(x, names, np.mean(np.abs(x), axis=1)[:, None], (1.0,), imp)
         elif scheme.scale_rule == "mx":
-            c, s, ids = _search(x, names, _mx_scales(x, fmts[0], scheme.mx_unit)[:, None], (1.0,))
+            c, s, ids = _search(x, names, _mx_scales(x, fmts[0], scheme.mx_unit)[:, None], (1.0,), imp)
         else:
             divisors = np.array([_max_abs(f) for f in fmts])
-            c, s, ids = _search(x, names, np.max(np.abs(x), axis=1)[:, None] / divisors[None, :], ratios)
+            c, s, ids = _search(x, names, np.max(np.abs(x), axis=1)[:, None] / divisors[None, :], ratios, imp)
         out_codes[lo:hi], out_scales[lo:hi] = c, s
         if ids is not None:
             out_ids[lo:hi] = ids
@@ -254,9 +266,28 @@ def _as_scale(raw: np.ndarray) -> np.ndarray:
     return np.where(s > 0, s, 1.0)
 
 
-def _search(x: np.ndarray, names: tuple[str, ...], base: np.ndarray, ratios: tuple[float, ...]):
-    """For each (ratio, candidate) the scale base[:, c] * ratio; keep the least-MSE
-    per group (first wins ties). Returns codes, float32 scales, candidate ids."""
+def _importance(importance: np.ndarray, shape: tuple[int, ...], axis: int, scale_rule: str, asymmetric: bool,
+                where: str) -> np.ndarray:
+    """`importance` broadcast to the tensor, with the group axis moved last (float64)."""
+    if asymmetric or scale_rule == "olive":
+        raise QuantizationError(f"{where}: importance weighs the per-group search; asymmetric and OliVe "
+                                "quantisation have none")
+    imp = np.asarray(importance, dtype=np.float64)
+    try:
+        imp = np.broadcast_to(imp, shape)
+    except ValueError:
+        raise QuantizationError(f"{where}: importance of shape {list(imp.shape)} does not broadcast to "
+                                f"the tensor's {list(shape)}") from None
+    if not (np.isfinite(imp).all() and (imp >= 0).all()):
+        raise QuantizationError(f"{where}: importance must be finite and non-negative")
+    return np.moveaxis(imp, axis, -1)
+
+
+def _search(x: np.ndarray, names: tuple[str, ...], base: np.ndarray, ratios: tuple[float, ...],
+            importance: np.ndarray | None = None):
+    """For each (ratio, candidate) the scale base[:, c] * ratio; keep the least
+    (importance-weighted) squared error per group (first wins ties). Returns codes,
+    float32 scales, candidate ids."""
     codec = _codec(names)
     n = x.shape[0]
     single = len(names) == 1 and len(ratios) == 1
@@ -278,7 +309,7 @@ def _search(x: np.ndarray, names: tuple[str, ...], base: np.ndarray, ratios: tup
                 return codec.encode(c, idx, xs), scale.astype(np.float32), best_id
             d = codec.values[c][idx]
             d -= xs
-            err = np.einsum("ij,ij->i", d, d) * scale * scale
+            err = np.einsum("ij,ij->i", d if importance is None else d * importance, d) * scale * scale
             better = err < best_err
             if better.any():
                 best_err = np.where(better, err, best_err)

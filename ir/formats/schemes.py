@@ -1,9 +1,13 @@
 """What a name passed to the quantiser means, without quantising anything.
 
 A scheme name is an element format (`int4_sym`, `nf4`, `ternary`), a per-group
-mixture (`bitmod4`), an OCP MX format (`mxfp4`: blocks of 32 with an E8M0 scale)
-or an OliVe scheme (`olive4`). `resolve_scheme` turns it into candidate formats,
-a scale rule and an outlier format; `shape_only_spec` builds the spec a tensor of
+mixture (a named one, `bitmod4`, or any element formats of one width joined by
+`+`, `int4_sym+fp4_e2m1+nf4`, as `assign_dtypes` writes them), an OCP MX format
+(`mxfp4`: blocks of 32 with an E8M0 scale) or an OliVe scheme (`olive4`). A
+joined name needs no registry entry and no quoting: it has no spaces or
+parentheses, so it survives the printer's `quant(...)` and the JSON as it is.
+`resolve_scheme` turns a name into candidate formats, a scale rule and an
+outlier format; `shape_only_spec` builds the spec a tensor of
 a given shape would get (what shape-only weights carry), and `spec_from_summary`
 reads back the spec summary the IR printer writes (`quant(bitmod4 group=128 axis=1)`).
 """
@@ -37,6 +41,7 @@ MX_FORMATS: dict[str, tuple[str, float]] = {
 MX_BLOCK = 32
 # OliVe schemes: name -> element bits (normal INT-b symmetric, abfloat-b outliers).
 OLIVE_SCHEMES: dict[str, int] = {f"olive{b}": b for b in OLIVE_BITS}
+MIX_SEPARATOR = "+"
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,8 @@ def resolve_scheme(name: str, *, asymmetric: bool = False, scale_rule: str | Non
         scheme = Scheme((f"int{bits}_sym",), "olive", outlier_format=f"olive_abfloat{bits}")
     elif name in MIXTURES:
         scheme = Scheme(MIXTURES[name], "absmax")
+    elif MIX_SEPARATOR in name:
+        scheme = Scheme(_joined_members(name, where), "absmax")
     elif name in format_names():
         scheme = Scheme((name,), "absmean" if name == "ternary" else "absmax")
     else:
@@ -84,8 +91,34 @@ def resolve_scheme(name: str, *, asymmetric: bool = False, scale_rule: str | Non
     return dataclasses.replace(scheme, scale_rule=rule)
 
 
+def mixture_name(formats: tuple[str, ...]) -> str:
+    """The scheme name of a per-group mixture of `formats` (in table order): the
+    named mixture with exactly these members (`bitmod4`), else the `+`-joined name;
+    a single format is its own name."""
+    named = next((name for name, members in MIXTURES.items() if members == formats), None)
+    return named or MIX_SEPARATOR.join(formats)
+
+
+def _joined_members(name: str, where: str) -> tuple[str, ...]:
+    """The members of a `+`-joined mixture: two or more distinct element formats
+    of one bit width (a group's codes are one fixed width whatever it picks)."""
+    members = tuple(name.split(MIX_SEPARATOR))
+    for member in members:
+        if member not in format_names():
+            raise UnknownFormatError(f"{where}: mixture {name!r} has unknown element format {member!r}; "
+                                     f"valid: {', '.join(format_names())}")
+    if len(set(members)) != len(members):
+        raise QuantizationError(f"{where}: mixture {name!r} lists a format twice")
+    widths = sorted({get_format(m).bits for m in members})
+    if len(widths) > 1:
+        raise QuantizationError(f"{where}: mixture {name!r} mixes element widths {widths}; "
+                                "its members must share one width")
+    return members
+
+
 def scheme_names() -> tuple[str, ...]:
-    """Every name `quantize` accepts: formats, mixtures, MX and OliVe schemes."""
+    """Every named scheme `quantize` accepts: formats, named mixtures, MX and OliVe
+    schemes (`+`-joined mixtures are built from the formats, not listed)."""
     return format_names() + tuple(MIXTURES) + tuple(MX_FORMATS) + tuple(OLIVE_SCHEMES)
 
 

@@ -35,7 +35,7 @@ from functools import cached_property
 import numpy as np
 
 from bitsmith.ir.formats.bits import MX_SCALE_BITS, bits_per_weight
-from bitsmith.ir.formats.registry import get_format
+from bitsmith.ir.formats.registry import MIXTURES, get_format
 
 GRANULARITIES = ("tensor", "channel", "group")
 SCALE_RULES = ("absmax", "absmean", "mx", "olive")
@@ -176,17 +176,23 @@ class QuantSpec:
     def element_bits(self) -> int:
         return max(get_format(n).bits for n in self.formats)
 
-    def bits_per_weight(self, *, count_selector: bool = False) -> float:
+    def bits_per_weight(self, *, count_selector: bool | None = None) -> float:
         """Average stored bits per weight with metadata (bits.py's rule): element bits,
         plus per group its scale (E8M0 for MX, `scale_bits` when second-level
-        quantised, else FP16), zero point, and mixture selector when
-        `count_selector` (BitMoD does not charge it, FACTS §1.1). The second-level
-        FP16 per-row scale is spread over the row. OliVe's outliers live in-band
-        in the victim's slot, so they cost nothing extra."""
+        quantised, else FP16), zero point, and the mixture selector,
+        ceil(log2(formats)) bits, when `count_selector`. None follows the scheme: a
+        named mixture (BitMoD's, ANT's) is not charged, as BitMoD's simulator charges
+        only the group's scale code (FACTS §1.1: the selector is folded into it, POS
+        vs NEG as the scale's sign); a `+`-joined mixture (`assign_dtypes`) has no
+        such folding, so its selector is stored beside the scale and charged. The
+        second-level FP16 per-row scale is spread over the row. OliVe's outliers
+        live in-band in the victim's slot, so they cost nothing extra."""
         if self.scale_rule == "mx":
             scale = MX_SCALE_BITS
         else:
             scale = self.scale_bits or DEFAULT_SCALE_BITS
+        if count_selector is None:
+            count_selector = self.scheme not in MIXTURES
         selector = math.ceil(math.log2(len(self.formats))) if count_selector and len(self.formats) > 1 else 0
         zero_point = self.element_bits if self.asymmetric else 0
         bits = bits_per_weight(self.element_bits, self.group_length, scale, zero_point, selector)

@@ -27,6 +27,7 @@ CASES = [
     ("ternary", {"group_size": None}),
     ("nf4", {"granularity": "tensor"}),
     ("fp6_e3m2", {"group_size": 64, "clip_search": True}),
+    ("int4_sym+fp4_e2m1+nf4", {"group_size": 64}),
 ]
 
 
@@ -97,6 +98,9 @@ def test_bits_per_weight_counts_the_metadata() -> None:
     assert shape_only_spec(shape, "mxfp4").bits_per_weight() == 4.25  # OCP MX: E8M0 per 32
     assert shape_only_spec(shape, "int4", asymmetric=True).bits_per_weight() == 4 + (16 + 4) / 128
     assert shape_only_spec(shape, "olive4", group_size=None).bits_per_weight() == 4 + 16 / 512
+    # a joined mixture's selector has no scale code to fold into: 2 bits for 3 formats, charged by default
+    assert shape_only_spec(shape, "int4_sym+fp4_e2m1+nf4").bits_per_weight() == 4 + (16 + 2) / 128
+    assert shape_only_spec(shape, "int4_sym+nf4").bits_per_weight(count_selector=False) == 4 + 16 / 128
 
 
 def test_text_form_shows_the_spec_and_parses_back_shape_only() -> None:
@@ -115,6 +119,8 @@ def test_text_form_shows_the_spec_and_parses_back_shape_only() -> None:
     ("nosuch group=128 axis=1", "unknown format 'nosuch'"),
     ("mxfp4 group=32 axis=1 rule=absmax", "fixes scale_rule"),
     ("int4 axis=1", "needs a granularity"),
+    ("int4_sym+int8_sym group=128 axis=1", r"mixes element widths \[4, 8\]"),
+    ("int4_sym+nosuch group=128 axis=1", "unknown element format 'nosuch'"),
 ])
 def test_bad_spec_text_is_a_one_line_error(text: str, message: str) -> None:
     with pytest.raises(GraphFormatError, match=message) as info:

@@ -13,7 +13,7 @@ from hypothesis.extra.numpy import arrays
 from bitsmith.ir.errors import BitsmithError
 from bitsmith.ir.formats import MIXTURES, UnknownFormatError, get_format
 from bitsmith.ir.formats.quantize import _codec, half_step, quantize
-from bitsmith.ir.formats.schemes import QuantizationError
+from bitsmith.ir.formats.schemes import QuantizationError, mixture_name, resolve_scheme
 
 PROPERTY = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 WEIGHTS = arrays(np.float64, (4, 64), elements=st.floats(-100, 100, allow_subnormal=False))
@@ -184,6 +184,40 @@ def test_non_finite_weights_are_rejected_naming_the_tensor(bad: float) -> None:
         quantize(w, "int4_sym", where="layers.0.q_proj")
 
 
+@pytest.mark.parametrize(("scheme", "options"), [
+    ("bitmod4", {}), ("int4_sym+fp4_e2m1+nf4", {"clip_search": True}), ("int4_sym", {}), ("mxfp4", {}),
+    ("ternary", {}),
+])
+def test_importance_of_ones_gives_the_same_spec(scheme: str, options: dict) -> None:
+    w = np.random.default_rng(4).standard_t(3, (16, 256))
+    plain = quantize(w, scheme, group_size=64, **options)
+    assert quantize(w, scheme, group_size=64, importance=np.ones(256), **options) == plain
+
+
+def test_importance_weighs_the_mixture_search() -> None:
+    rng = np.random.default_rng(8)
+    w = rng.standard_t(3, (32, 128))
+    importance = rng.uniform(0, 2, (1, 128))
+    spec = quantize(w, "bitmod4", group_size=32, importance=importance)
+    weighted = np.broadcast_to(importance, w.shape).reshape(32, 4, 32)
+    errors = []
+    for name in MIXTURES["bitmod4"]:  # each candidate alone: the same per-group scales
+        alone = quantize(w, name, group_size=32).dequantize() - w
+        errors.append(np.sum(weighted * np.square(alone).reshape(32, 4, 32), axis=2))
+    np.testing.assert_array_equal(spec.format_ids, np.argmin(np.stack(errors), axis=0))
+    assert not np.array_equal(spec.format_ids, quantize(w, "bitmod4", group_size=32).format_ids)
+
+
+def test_joined_mixture_names() -> None:
+    assert mixture_name(MIXTURES["bitmod4"]) == "bitmod4"  # the named mixture when the members match it
+    assert mixture_name(("int4_sym", "nf4")) == "int4_sym+nf4" and mixture_name(("nf4",)) == "nf4"
+    assert resolve_scheme("int4_sym+nf4").formats == ("int4_sym", "nf4")
+    with pytest.raises(QuantizationError, match="lists a format twice"):
+        resolve_scheme("nf4+nf4")
+    with pytest.raises(UnknownFormatError, match="unknown element format 'bitmod4'"):
+        resolve_scheme("int4_sym+bitmod4")  # members are element formats, not mixtures
+
+
 def test_error_paths() -> None:
     w = np.ones((2, 128))
     with pytest.raises(QuantizationError, match=r"group size 100 does not divide axis length 128"):
@@ -202,6 +236,12 @@ def test_error_paths() -> None:
         quantize(w, "int4_sym", axis=2)
     with pytest.raises(QuantizationError, match="empty"):
         quantize(np.zeros((0, 128)), "int4_sym")
+    with pytest.raises(QuantizationError, match=r"importance of shape \[3\] does not broadcast to the tensor's"):
+        quantize(w, "int4_sym", importance=np.ones(3))
+    with pytest.raises(QuantizationError, match="finite and non-negative"):
+        quantize(w, "bitmod4", importance=-np.ones(128))
+    with pytest.raises(QuantizationError, match="asymmetric and OliVe quantisation have none"):
+        quantize(w, "int4", asymmetric=True, importance=np.ones(128))
     assert issubclass(QuantizationError, BitsmithError) and issubclass(QuantizationError, ValueError)
     for exc in (QuantizationError,):
         try:
