@@ -19,7 +19,7 @@ import numpy as np
 
 from bitsmith.ir.dtypes import DType
 from bitsmith.ir.formats.spec import QuantSpec
-from bitsmith.ir.names import sanitize_name
+from bitsmith.ir.names import sanitize_name, unique_name  # noqa: F401  (sanitize_name: re-exported)
 from bitsmith.ir.ops import Op
 from bitsmith.ir.types import TensorType
 
@@ -290,13 +290,7 @@ class GraphBuilder:
         self._types: dict[str, TensorType] = {}
 
     def _unique(self, wanted: str) -> str:
-        name = sanitize_name(wanted)
-        if name not in self._types:
-            return name
-        i = 1
-        while f"{name}_{i}" in self._types:
-            i += 1
-        return f"{name}_{i}"
+        return unique_name(wanted, self._types)
 
     def type_of(self, name: str) -> TensorType:
         return self._types[name]

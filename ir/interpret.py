@@ -17,6 +17,7 @@ import numpy as np
 from scipy import special
 
 from bitsmith.ir.errors import InterpretError
+from bitsmith.ir.formats.fake_quant import fake_quantize
 from bitsmith.ir.graph import Graph, Node
 from bitsmith.ir.ops import Op
 
@@ -283,6 +284,7 @@ _KERNELS: dict[Op, Kernel] = {
     Op.NOT: _unary(np.logical_not),
     Op.CLAMP: _clamp,
     Op.CAST: lambda args, attrs: args[0],  # run_node casts to the declared dtype
+    Op.FAKE_QUANT: lambda args, attrs: fake_quantize(args[0], **attrs),
     Op.SUM: _reduction(np.sum),
     Op.MEAN: _reduction(np.mean),
     Op.MAX: _reduction(np.max),

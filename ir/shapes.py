@@ -12,6 +12,7 @@ from typing import Any
 
 from bitsmith.ir import dtypes
 from bitsmith.ir.errors import VerifyError
+from bitsmith.ir.formats.fake_quant import attr_problem
 from bitsmith.ir.ops import BINARY, COMPARISON, REDUCTION, UNARY, Op
 from bitsmith.ir.types import TensorType
 
@@ -184,6 +185,13 @@ def _softmax(rule: _Rule, inputs: Sequence[TensorType], attrs: Mapping[str, Any]
     return TensorType(inputs[0].shape, inputs[0].dtype)
 
 
+def _fake_quant(rule: _Rule, inputs: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    rule.check(inputs[0].dtype.is_float, f"needs a float operand, got {inputs[0].dtype}")
+    problem = attr_problem(attrs)
+    rule.check(problem is None, problem or "")
+    return inputs[0]
+
+
 def _where(rule: _Rule, inputs: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
     cond, a, b = inputs
     rule.check(cond.dtype == dtypes.BOOL, f"condition must be bool, got {cond.dtype}")
@@ -268,6 +276,7 @@ _RULES: dict[Op, Callable[[_Rule, Sequence[TensorType], Mapping[str, Any]], Tens
     Op.RMS_NORM: _norm,
     Op.SOFTMAX: _softmax,
     Op.LOG_SOFTMAX: _softmax,
+    Op.FAKE_QUANT: _fake_quant,
     Op.WHERE: _where,
     Op.RESHAPE: _reshape,
     Op.PERMUTE: _permute,

@@ -173,6 +173,12 @@ KERNELS = [
                     ("bool", torch.bool), ("f64", torch.float64))],
     K("cast-bool-to-f32", Op.CAST, lambda: [bools(4)], lambda x: x.float(), dict(to="f32")),
     K("cast-i64-to-f16", Op.CAST, lambda: [i64(4)], lambda x: x.half(), dict(to="f16")),
+    K("fake-quant-int8-sym", Op.FAKE_QUANT, lambda: [f32(4, 9) * 3],
+      lambda x: torch.fake_quantize_per_tensor_affine(x, 0.02, 0, -127, 127),
+      dict(format="int8_sym", scale=0.02, granularity="tensor")),
+    K("fake-quant-uint8", Op.FAKE_QUANT, lambda: [f32(4, 9) * 3],
+      lambda x: torch.fake_quantize_per_tensor_affine(x, 0.03, 100, 0, 255),
+      dict(format="uint8", scale=0.03, granularity="tensor", zero_point=100)),
     # reductions
     *[K(f"{op.value}-axes{'_'.join(map(str, axes))}-keepdim{int(k)}", op, lambda: [f32(2, 3, 4)],
         lambda x, r=ref, a=axes, k=k: r(x, a, k), dict(axes=axes, keepdim=k))
