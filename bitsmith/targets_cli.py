@@ -95,6 +95,7 @@ def _show_accelerator(target: Accelerator) -> None:
     if target.vector_unit is not None:
         vu = target.vector_unit
         blocks.append(_fields("vector unit", [("lanes", str(vu.lanes)), ("ops per cycle", str(vu.ops_per_cycle)),
+                                              ("epilogue", ", ".join(vu.epilogue) if vu.epilogue else "none"),
                                               ("source", vu.source)]))
     buffers = Table(title="on-chip buffers", title_justify="left")
     for column in ("name", "size", "banks", "port", "read/access", "write/access", "area", "source"):

@@ -61,6 +61,8 @@ class Op(enum.Enum):
     NOT = "not"
     CLAMP = "clamp"  # min?, max?
     CAST = "cast"  # to: dtype name
+    # --- quantisation --------------------------------------------------------------
+    FAKE_QUANT = "fake_quant"  # x rounded to `format`'s grid and scaled back (ir/formats/fake_quant.py)
     # --- reductions -----------------------------------------------------------
     SUM = "sum"
     MEAN = "mean"
@@ -97,6 +99,10 @@ UNARY = frozenset(
     }
 )
 ELEMENTWISE = BINARY | COMPARISON | LOGICAL | UNARY | {Op.WHERE}
+# Not elementwise: per-token scaling reduces along the last axis, and a fusion pass
+# must not fold it into the producer's epilogue; it belongs to the consumer GEMM's
+# operand load, where an accelerator quantises activations.
+QUANTIZATION = frozenset({Op.FAKE_QUANT})
 REDUCTION = frozenset({Op.SUM, Op.MEAN, Op.MAX, Op.MIN})
 DATA_MOVEMENT = frozenset({Op.RESHAPE, Op.PERMUTE, Op.EXPAND, Op.CONCAT, Op.SLICE, Op.TAKE})
 POOLING = frozenset({Op.MAX_POOL2D, Op.AVG_POOL2D, Op.ADAPTIVE_AVG_POOL2D})
@@ -125,8 +131,11 @@ _POOL = dict(kernel=REQUIRED, stride=REQUIRED, padding=(0, 0), ceil_mode=False)
 
 # Where a GEMM runs on an accelerator is decided by the tiling pass and kept on the
 # node (DESIGN §3): `tile` = (M, N, K) block in elements, `loop_order` its loops
-# outer to inner ("nmk"); None until the pass has run.
-_TILING = dict(tile=None, loop_order=None)
+# outer to inner ("nmk"); None until the pass has run. `epilogue` names, in order,
+# the elementwise nodes the fuse_epilogue pass chose to run on the GEMM's output as
+# it drains from the array: a scheduling annotation like `tile`, so the graph's
+# meaning does not change (the rules a chain keeps: ir/verify.py).
+_TILING = dict(tile=None, loop_order=None, epilogue=())
 
 OP_SIGNATURES: dict[Op, OpSignature] = {
     Op.LINEAR: _sig(2, 3, **_TILING),
@@ -144,6 +153,7 @@ OP_SIGNATURES: dict[Op, OpSignature] = {
     Op.GELU: _sig(1, approximate="none"),
     Op.CLAMP: _sig(1, min=None, max=None),
     Op.CAST: _sig(1, to=REQUIRED),
+    Op.FAKE_QUANT: _sig(1, format=REQUIRED, scale=None, granularity="token", zero_point=None),
     **{op: _sig(1, **_REDUCE) for op in REDUCTION},
     Op.RESHAPE: _sig(1, shape=REQUIRED),
     Op.PERMUTE: _sig(1, perm=REQUIRED),

@@ -3,7 +3,8 @@
 Rules: names are unique; a node reads only values defined before it (topological
 order); arity and attributes match the op's signature; each node's declared type
 is what the shape rules infer from its inputs; constant data matches its type;
-layouts have one letter per axis; outputs exist.
+layouts have one letter per axis; outputs exist; a GEMM's epilogue is a chain
+its output path can apply (`_check_epilogue`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from bitsmith.ir.dtypes import from_numpy
 from bitsmith.ir.errors import VerifyError
 from bitsmith.ir.names import sanitize_name
-from bitsmith.ir.ops import OP_SIGNATURES, REQUIRED, Op
+from bitsmith.ir.ops import ELEMENTWISE, OP_SIGNATURES, REQUIRED, Op
 from bitsmith.ir.shapes import infer_type
 from bitsmith.ir.types import TensorType
 
@@ -63,13 +64,46 @@ def _check_node(node: Node, types: dict[str, TensorType]) -> None:
 
 def _check_tiling(node: Node, where: str) -> None:
     """A GEMM's `tile` is None or three positive ints; `loop_order` None or a
-    permutation of "mnk" (ops.py)."""
+    permutation of "mnk"; `epilogue` a tuple of names (ops.py), checked as a chain
+    once the whole graph is known (`_check_epilogue`)."""
     tile, order = node.attrs.get("tile"), node.attrs.get("loop_order")
     if tile is not None and not (isinstance(tile, tuple) and len(tile) == 3
                                  and all(type(t) is int and t > 0 for t in tile)):
         raise VerifyError(f"{where}: tile must be (M, N, K) positive integers, got {tile!r}")
     if order is not None and (not isinstance(order, str) or sorted(order) != ["k", "m", "n"]):
         raise VerifyError(f"{where}: loop_order must be a permutation of 'mnk', got {order!r}")
+    epilogue = node.attrs.get("epilogue", ())
+    if not (isinstance(epilogue, tuple) and all(isinstance(name, str) for name in epilogue)):
+        raise VerifyError(f"{where}: epilogue must be a tuple of node names, got {epilogue!r}")
+
+
+def _check_epilogue(graph: Graph, node: Node, position: dict[str, int]) -> None:
+    """A GEMM's `epilogue` (ops.py) is a chain the array's output path can apply as
+    results drain: each named node is elementwise, comes after the GEMM and reads the
+    previous chain value (the GEMM's output first) as exactly one operand; every other
+    operand exists before the GEMM starts; every value but the last is read by the
+    next chain node only and is not a graph output (it never reaches memory); and no
+    node broadcasts the chain up (same element count as the GEMM's output)."""
+    where = f"node %{node.name} ({node.op.value})"
+    previous = node.name
+    for name in node.attrs.get("epilogue", ()):
+        chain = graph.producer(name)
+        if chain is None or position[name] < position[node.name]:
+            raise VerifyError(f"{where}: epilogue names %{name}, which is not a node after it")
+        if chain.op not in ELEMENTWISE:
+            raise VerifyError(f"{where}: epilogue node %{name} is {chain.op.value}, not an elementwise op")
+        if chain.inputs.count(previous) != 1:
+            raise VerifyError(f"{where}: epilogue node %{name} must read %{previous} as exactly one operand")
+        if previous in graph.outputs or len(graph.users(previous)) != 1:
+            raise VerifyError(f"{where}: epilogue value %{previous} must have one user (%{name}) "
+                              "and not be a graph output")
+        if chain.type.numel != node.type.numel:
+            raise VerifyError(f"{where}: epilogue node %{name} has {chain.type.numel} elements, "
+                              f"the GEMM's output {node.type.numel}")
+        late = next((i for i in chain.inputs if i != previous and position.get(i, -1) > position[node.name]), None)
+        if late is not None:
+            raise VerifyError(f"{where}: epilogue node %{name} reads %{late}, which is computed after the GEMM")
+        previous = name
 
 
 def verify(graph: Graph) -> None:
@@ -100,6 +134,10 @@ def verify(graph: Graph) -> None:
     for name in graph.outputs:
         if name not in types:
             raise VerifyError(f"graph {graph.name}: output %{name} is not defined")
+    position = {n.name: i for i, n in enumerate(graph.nodes)}
+    for node in graph.nodes:
+        if node.attrs.get("epilogue"):
+            _check_epilogue(graph, node, position)
 
 
 def toposort_nodes(graph: Graph) -> list[Node]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bitsmith.ir.graph import Graph
 from bitsmith.simulator.breakdown import Breakdown
 from bitsmith.simulator.energy import layer_energy
-from bitsmith.simulator.engines import simulate_layer
+from bitsmith.simulator.engines import simulate_layers
 from bitsmith.simulator.problem import LayerProblem
 from bitsmith.simulator.workload import graph_phase, workload
 from bitsmith.targets.accelerator import Accelerator
@@ -28,6 +28,6 @@ def estimate(work: Graph | LayerProblem, target: Accelerator, *, phase: str | No
         problems, phase = workload(work, target), phase or graph_phase(work)
     else:
         problems, phase = [work], phase or "prefill"
-    results = [simulate_layer(problem, target, phase=phase, engine="fast") for problem in problems]
+    results = [result for _, result in simulate_layers(problems, target, phase=phase)]
     return CostEstimate(sum(r.cycles for r in results), sum(r.dram_bytes for r in results),
                         Breakdown.combine(layer_energy(r, target) for r in results))

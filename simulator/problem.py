@@ -83,7 +83,14 @@ class GemmProblem:
 class VectorProblem:
     """A non-GEMM node: `elements` output elements, `ops_per_element` vector-unit
     operations each (e.g. softmax: exp, sum, divide), reading `input_bytes` and
-    writing `output_bytes`."""
+    writing `output_bytes`.
+
+    An epilogue op (fused into a GEMM, ir/ops.py) names that GEMM's layer in
+    `fused_into`: it runs on the GEMM's results as they drain, so its bytes are only
+    its other operands (a residual), and it may hide behind the GEMM's run.
+    `hidden_cycles` is how much of that run is still free to hide behind; it is not
+    known when the workload is built, so `engines.simulate_layers` fills it in from
+    the GEMM's simulated cycles (0 otherwise)."""
 
     name: str
     op: str
@@ -91,6 +98,14 @@ class VectorProblem:
     ops_per_element: int
     input_bytes: float
     output_bytes: float
+    fused_into: str | None = None
+    hidden_cycles: int = 0
+
+    def __post_init__(self) -> None:
+        if type(self.hidden_cycles) is not int or self.hidden_cycles < 0:
+            raise ValueError(f"layer {self.name}: hidden_cycles must be a non-negative integer")
+        if self.hidden_cycles and self.fused_into is None:
+            raise ValueError(f"layer {self.name}: only an epilogue op (fused_into a GEMM) hides cycles")
 
 
 LayerProblem = GemmProblem | VectorProblem
@@ -107,7 +122,9 @@ class LayerResult:
     PEs), `mac`, `term`, `table_read`, `sram_read:<buffer>`, `sram_write:<buffer>`
     (port-width accesses), `dram_bit`, `vector_op`, ...); `dram_bytes` and
     `sram_bytes` moved; `utilisation`: useful MACs / (PE lanes x cycles) for GEMMs;
-    `mapping`: the tile and loop order chosen (text, for reports).
+    `mapping`: the tile and loop order chosen (text, for reports);
+    `hidden_cycles`: an epilogue op's cycles spent under its GEMM's run, not
+    counted in `cycles` (engines/vector.py).
     """
 
     name: str
@@ -121,3 +138,4 @@ class LayerResult:
     macs: int = 0
     utilisation: float = 0.0
     mapping: str = ""
+    hidden_cycles: int = 0

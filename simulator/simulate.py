@@ -2,7 +2,8 @@
 modelled accelerator, layer by layer (DESIGN §2, §6).
 
 The graph becomes layer problems (workload.py), each is run by an engine
-(`fast` or `trace`) on the array arranged for the phase, and each result is
+(`fast` or `trace`) on the array arranged for the phase, one after another, an
+epilogue op hiding behind its GEMM (engines.simulate_layers), and each result is
 costed (energy.py); the target's area comes from its components (area.py). Given
 inputs, the functional simulation (functional.py) runs too and its outputs ride
 on the report.
@@ -18,7 +19,7 @@ from bitsmith.ir.graph import Graph
 from bitsmith.simulator import mapping
 from bitsmith.simulator.area import target_area
 from bitsmith.simulator.energy import layer_energy
-from bitsmith.simulator.engines import simulate_layer
+from bitsmith.simulator.engines import simulate_layers
 from bitsmith.simulator.errors import SimulationError
 from bitsmith.simulator.functional import run_functional
 from bitsmith.simulator.problem import GemmProblem, LayerProblem, LayerResult
@@ -50,10 +51,9 @@ def simulate(graph: Graph, target: str | Target, *, engine: str = "fast", phase:
         raise SimulationError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
     accel = accelerator(target)
     phase = phase or graph_phase(graph)
-    tiles = node_mappings(graph)
-    layers = tuple(layer_report(problem, simulate_layer(problem, accel, phase=phase, engine=engine,
-                                                        mapping=tiles.get(problem.name)), accel)
-                   for problem in workload(graph, accel))
+    layers = tuple(layer_report(problem, result, accel) for problem, result in
+                   simulate_layers(workload(graph, accel), accel, phase=phase, engine=engine,
+                                   mappings=node_mappings(graph)))
     outputs = None if inputs is None else run_functional(graph, accel, inputs).outputs
     return SimReport(graph.name, accel.name, phase, engine, accel.clock_hz, accel.dram_bytes_per_cycle, layers,
                      target_area(accel), outputs)

@@ -15,18 +15,34 @@ GEMM-like nodes become `GemmProblem`s, as BitMoD's simulator counts them (FACTS
 The weight operand's format comes from its constant: the `QuantSpec`'s scheme
 (`uint{k}` when asymmetric), element bits and stored bits per weight with
 metadata; an unquantised constant is its dtype (`f16`, `f32`, `i8`, which the
-`int8` format also names). It must be one of the target's `formats.weights`. A
-right operand that is an activation (attention's K and V, `matmul` of two
-activations) is read as a cache at the target's `formats.kv_cache` width, the
-format the target declares its array runs attention at (BitMoD: 8 bits). Float
-activations move at the target's widest activation format (the graph's f32 is the
-reference's precision, not the datapath's); integer ones at their own width.
+`int8` format also names). It must be one of the target's `formats.weights`, or
+be made of their members (`Formats.missing_weight_format`: a per-group mixture
+that `assign_dtypes` built from the target's formats, on a target whose decoder
+takes a per-group format id). A right operand that is an activation (attention's
+K and V, `matmul` of two activations) is read as a cache at the target's
+`formats.kv_cache` width, the format the target declares its array runs attention
+at (BitMoD: 8 bits). Float activations move at the target's widest activation
+format (the graph's f32 is the reference's precision, not the datapath's); integer
+ones at their own width.
+
+A `fake_quant` states the activations' format in the graph: its output moves at
+that format's width, which is then the activation width of the GEMM reading it,
+and an activation right operand it produces is read in its format rather than
+`kv_cache`'s (attention's scores-times-V GEMM reads the softmax, at the widest
+activation format, as before).
+
+An elementwise node in a GEMM's `epilogue` (the fuse_epilogue pass) is a
+`VectorProblem` fused into that GEMM (`fused_into`): the value it reads from the
+chain never leaves the chip, so it reads only its other operands (a residual, a
+scale) and writes nothing; the GEMM still writes its output bytes once, after the
+epilogue. How its cycles overlap the GEMM's: engines/vector.py.
 
 Every other node becomes a `VectorProblem` for the vector unit, with the
-operation counts of `OPS_PER_ELEMENT` below. Data movement (`permute`, `concat`,
-`slice`, `take`, `embedding`) costs memory traffic only (0 ops: a DMA moves it,
-so it needs no vector unit); `reshape` and `expand` are views and cost nothing
-(no problem is emitted).
+operation counts of `OPS_PER_ELEMENT` below (`fake_quant` included: the quantiser
+in front of the array that turns activations into the datapath's codes). Data
+movement (`permute`, `concat`, `slice`, `take`, `embedding`) costs memory traffic
+only (0 ops: a DMA moves it, so it needs no vector unit); `reshape` and `expand`
+are views and cost nothing (no problem is emitted).
 
 Phase: "decode" when the graph attends one query position per sequence to a
 longer key/value cache (the zoo's LLM decode graphs), else "prefill" (including
@@ -37,9 +53,9 @@ from __future__ import annotations
 
 import math
 
+from bitsmith.ir.formats.fake_quant import activation_format
 from bitsmith.ir.graph import Graph, Node
-from bitsmith.ir.ops import COMPARISON, GEMM_LIKE, LOGICAL, Op
-from bitsmith.ir.types import TensorType
+from bitsmith.ir.ops import COMPARISON, GEMM_LIKE, LOGICAL, QUANTIZATION, Op
 from bitsmith.simulator.errors import SimulationError
 from bitsmith.simulator.problem import GemmProblem, LayerProblem, VectorProblem
 from bitsmith.targets.accelerator import Accelerator
@@ -61,6 +77,9 @@ OPS_PER_ELEMENT: dict[Op, int] = {
     Op.LOG_SOFTMAX: 5,  # row max, subtract, exp, row sum, subtract the log
     Op.LAYER_NORM: 5,  # mean, subtract, square, variance, scale by rsqrt (+1 per affine operand)
     Op.RMS_NORM: 3,  # square, mean, scale by rsqrt (+1 per affine operand)
+    # scale, round, clamp (+1 to add an unsigned format's zero point; when dynamic, +1
+    # per row statistic: the absmax, or the min and the max for an unsigned format)
+    Op.FAKE_QUANT: 3,
 }
 _GELU_OPS = {"none": 5, "tanh": 8}  # erf: scale, erf, +1, x*, 0.5*; tanh: x^3 (2), fma, scale, tanh, +1, x*, 0.5*
 _ATTENTION_SOFTMAX_OPS = 6  # scale the scores, then softmax (+1 to apply a causal or explicit mask)
@@ -87,13 +106,17 @@ def graph_phase(graph: Graph) -> str:
     return "decode" if shapes and all(sq == 1 < skv for sq, skv in shapes) else "prefill"
 
 
-def weight_format(graph: Graph, node: Node, target: Accelerator) -> tuple[str, int, float, int | None]:
+def weight_format(graph: Graph, node: Node, target: Accelerator, index: int = 1) -> tuple[str, int, float, int | None]:
     """(format name, element bits, stored bits per element, group size along K) of
-    `node`'s right operand; an activation operand is the target's KV-cache format."""
-    operand = graph.constant(node.inputs[1]) if node.op is not Op.ATTENTION else None
+    `node`'s right operand (input `index`: attention's V is 2); an activation operand
+    is in the format of the fake_quant producing it, else the target's KV-cache format."""
+    operand = graph.constant(node.inputs[index]) if node.op is not Op.ATTENTION else None
     if operand is None:
-        bits = format_bits(target.formats.kv_cache)
-        return target.formats.kv_cache, bits, float(bits), None
+        producer = graph.producer(node.inputs[index])
+        quantised = producer is not None and producer.op in QUANTIZATION
+        name = producer.attrs["format"] if quantised else target.formats.kv_cache
+        bits = format_bits(name)
+        return name, bits, float(bits), None
     if operand.quant is not None:
         spec = operand.quant
         name = spec.formats[0] if spec.asymmetric else spec.scheme
@@ -114,14 +137,22 @@ class _Builder:
     def __init__(self, graph: Graph, target: Accelerator) -> None:
         self.graph, self.target = graph, target
         self.act_bits = max(format_bits(name) for name in target.formats.activations)
+        # epilogue node -> (its GEMM, the chain value it reads)
+        self.fused: dict[str, tuple[str, str]] = {}
+        for node in graph.nodes:
+            chain = (node.name, *node.attrs.get("epilogue", ()))
+            self.fused.update((name, (node.name, previous)) for previous, name in zip(chain, chain[1:]))
 
-    def bits(self, value: TensorType) -> int:
-        """Bits one element of `value` occupies on the target (module docstring)."""
-        return self.act_bits if value.dtype.is_float else value.dtype.bits
+    def bits(self, name: str) -> int:
+        """Bits one element of value `name` occupies on the target (module docstring)."""
+        producer = self.graph.producer(name)
+        if producer is not None and producer.op in QUANTIZATION:
+            return format_bits(producer.attrs["format"])
+        dtype = self.graph.value(name).type.dtype
+        return self.act_bits if dtype.is_float else dtype.bits
 
     def nbytes(self, name: str) -> float:
-        value = self.graph.value(name).type
-        return value.numel * self.bits(value) / 8
+        return self.graph.value(name).type.numel * self.bits(name) / 8
 
     def fail(self, node: Node, reason: str) -> SimulationError:
         return SimulationError(f"layer %{node.name} ({node.op}): {reason}")
@@ -136,12 +167,14 @@ class _Builder:
     # --- GEMMs ------------------------------------------------------------------
     def gemm(self, node: Node) -> list[LayerProblem]:
         fmt, bits, stored, group = weight_format(self.graph, node, self.target)
-        is_weight = node.op is not Op.ATTENTION and self.graph.constant(node.inputs[1]) is not None
-        if is_weight and fmt not in self.target.formats.weights:
-            raise self.fail(node, f"weight format {fmt} is not supported by target {self.target.name} "
+        weight = None if node.op is Op.ATTENTION else self.graph.constant(node.inputs[1])
+        missing = None if weight is None else self.target.formats.missing_weight_format(fmt, weight.quant)
+        if missing is not None:
+            member = "" if missing == fmt else f" (a member of %{weight.name}'s {fmt})"
+            raise self.fail(node, f"weight format {missing}{member} is not supported by target {self.target.name} "
                                   f"(weights: {', '.join(self.target.formats.weights)})")
         common = dict(op=str(node.op), weight_format=fmt, weight_bits=bits, weight_bits_per_element=stored,
-                      act_bits=self.act_bits, out_bits=self.act_bits, group_size=group)
+                      act_bits=self.bits(node.inputs[0]), out_bits=self.act_bits, group_size=group)
         if node.op is Op.ATTENTION:
             return self.attention(node, common)
         m, n, k, batch = self.gemm_dims(node)
@@ -169,12 +202,15 @@ class _Builder:
         masked = node.attrs["causal"] or len(node.inputs) == 4
         scores = batch * sq * skv
         score_bytes = scores * self.act_bits / 8
+        v_format, v_bits, v_stored, _ = weight_format(self.graph, node, self.target, index=2)
+        pv = dict(common, weight_format=v_format, weight_bits=v_bits, weight_bits_per_element=v_stored,
+                  act_bits=self.act_bits)  # its left operand is the softmax, which no fake_quant rounds
         return [
             GemmProblem(name=f"{node.name}.qk", M=sq, N=skv, K=q[-1], batch=batch, weight_reuse=sq > 1, **common),
             VectorProblem(name=f"{node.name}.softmax", op="softmax", elements=scores,
                           ops_per_element=_ATTENTION_SOFTMAX_OPS + masked,
                           input_bytes=score_bytes, output_bytes=score_bytes),
-            GemmProblem(name=f"{node.name}.pv", M=sq, N=v[-1], K=skv, batch=batch, weight_reuse=sq > 1, **common),
+            GemmProblem(name=f"{node.name}.pv", M=sq, N=v[-1], K=skv, batch=batch, weight_reuse=sq > 1, **pv),
         ]
 
     # --- everything else ----------------------------------------------------------
@@ -186,8 +222,10 @@ class _Builder:
             return VectorProblem(node.name, str(node.op), node.type.numel, 0, out_bytes + index_bytes, out_bytes)
         if self.target.vector_unit is None:
             raise self.fail(node, f"target {self.target.name} has no vector unit to run it")
-        in_bytes = sum(self.nbytes(i) for i in dict.fromkeys(node.inputs))
-        return VectorProblem(node.name, str(node.op), node.type.numel, self.vector_ops(node), in_bytes, out_bytes)
+        gemm, chained = self.fused.get(node.name, (None, None))
+        in_bytes = sum(self.nbytes(i) for i in dict.fromkeys(node.inputs) if i != chained)
+        return VectorProblem(node.name, str(node.op), node.type.numel, self.vector_ops(node), in_bytes,
+                             out_bytes if gemm is None else 0.0, fused_into=gemm)
 
     def vector_ops(self, node: Node) -> int:
         """Operations per output element (module docstring and OPS_PER_ELEMENT)."""
@@ -205,4 +243,8 @@ class _Builder:
             return _GELU_OPS[node.attrs["approximate"]]
         if node.op in (Op.LAYER_NORM, Op.RMS_NORM):
             return OPS_PER_ELEMENT[node.op] + len(node.inputs) - 1
+        if node.op is Op.FAKE_QUANT:
+            unsigned = activation_format(node.attrs["format"]).asymmetric
+            dynamic = node.attrs["granularity"] == "token"
+            return OPS_PER_ELEMENT[node.op] + unsigned + dynamic * (1 + unsigned)
         return OPS_PER_ELEMENT[node.op]

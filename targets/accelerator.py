@@ -25,13 +25,17 @@ source does not publish them; consumers must treat that as unknown, never as zer
 from __future__ import annotations
 
 from math import ceil
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import model_validator
+from pydantic import PlainValidator, model_validator
 
+from bitsmith.ir.ops import ELEMENTWISE
+from bitsmith.ir.formats import UnknownFormatError, get_format
+from bitsmith.ir.formats.schemes import Scheme, resolve_scheme
+from bitsmith.ir.formats.spec import QuantSpec
 from bitsmith.targets.base import Block, TargetBase
 from bitsmith.targets.fields import (AnyBandwidth, Area, Count, DataSize, Energy, EnergyPerBit, Factor, FormatName,
-                                     Frequency, Identifier, Length, Text, field_error, format_bits)
+                                     Frequency, Identifier, Length, Text, field_error, format_bits, show)
 from bitsmith.targets.units import Dimension
 
 PEKind = Literal["mac", "bit_serial", "bit_serial_act", "bit_serial_both", "lut", "bit_fusion"]
@@ -238,6 +242,56 @@ class Formats(Block):
                                                  f"got {self.default_weights!r}")
         return self
 
+    @property
+    def weight_elements(self) -> tuple[str, ...]:
+        """The element formats the weight schemes are made of, in listed order, where
+        the datapath takes them under an absmax group scale: a listed element
+        format, or a listed mixture's members. What a per-group format choice
+        (`assign_dtypes`) may pick from. MX and OliVe schemes (scales of their own),
+        ternary (absmean), unsigned INT (asymmetric zero points) and wide types
+        (`f16`) contribute none."""
+        found: dict[str, None] = {}
+        for scheme in _schemes(self.weights):
+            if scheme.scale_rule == "absmax":
+                found.update((member, None) for member in scheme.formats if get_format(member).signed)
+        return tuple(found)
+
+    @property
+    def mixes_per_group(self) -> bool:
+        """Whether the weight decoder takes a per-group format id: the target lists a
+        per-group mixture (BitMoD's `bitmod4`, ANT's `ant4`), so its datapath
+        already decodes a selector per group. Nothing else does: a LUT PE's tables
+        are sums of activations and every weight bit-plane of a tile is read with
+        one binary coding (simulator/pe/lut.py takes one integer format per tile);
+        INT-only serial and MAC arrays have no selector to read."""
+        return any(len(scheme.formats) > 1 for scheme in _schemes(self.weights))
+
+    def missing_weight_format(self, name: str, spec: QuantSpec | None) -> str | None:
+        """None when the datapath takes a weight in format `name` (as the workload
+        names it) quantised as `spec`; else the format it lacks. Taken: a listed
+        name, or an absmax spec whose formats are all `weight_elements` (more than
+        one only where the target `mixes_per_group`): bitmod takes
+        `bitmod_fp4_er_pos` alone or any mixture of the bitmod4 and bitmod3 members
+        of one width."""
+        if name in self.weights:
+            return None
+        if spec is None or spec.asymmetric or spec.scale_rule != "absmax":
+            return name
+        if len(spec.formats) > 1 and not self.mixes_per_group:
+            return name
+        return next((member for member in spec.formats if member not in self.weight_elements), None)
+
+
+def _schemes(names: list[str]) -> list[Scheme]:
+    """What each listed format name resolves to, wide types (`f16`) left out."""
+    found = []
+    for name in names:
+        try:
+            found.append(resolve_scheme(name))
+        except UnknownFormatError:
+            continue
+    return found
+
 
 class Dequant(Block):
     """The rescale unit: `bit_serial` multiplies by the scale one bit per cycle
@@ -253,12 +307,34 @@ class Dequant(Block):
         return format_bits(self.scale_format) if self.mode == "bit_serial" else 1
 
 
+def _epilogue_op(value: object) -> str:
+    if type(value) is not str or value not in _ELEMENTWISE_NAMES:
+        raise ValueError(f"must be an elementwise op of the IR (add, mul, relu, gelu, ...), got {show(value)}")
+    return value
+
+
+_ELEMENTWISE_NAMES = frozenset(op.value for op in ELEMENTWISE)
+EpilogueOp = Annotated[str, PlainValidator(_epilogue_op)]
+
+
 class VectorUnit(Block):
-    """The unit that runs non-GEMM operators (norms, softmax, elementwise)."""
+    """The unit that runs non-GEMM operators (norms, softmax, elementwise).
+
+    `epilogue`: the elementwise ops the unit can apply to a GEMM's results as they
+    drain from the array (a TPU's activation pipeline), so the fuse_epilogue pass may
+    fuse them into the GEMM; absent (null) where the design has no such path."""
 
     lanes: Count
     ops_per_lane_per_cycle: Count
+    epilogue: list[EpilogueOp] | None = None
     source: Text
+
+    @model_validator(mode="after")
+    def _epilogue_once_each(self) -> Self:
+        repeated = sorted({op for op in self.epilogue or () if self.epilogue.count(op) > 1})
+        if repeated:
+            raise field_error("epilogue", f"lists {', '.join(repeated)} more than once")
+        return self
 
     @property
     def ops_per_cycle(self) -> int:

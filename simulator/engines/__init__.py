@@ -5,9 +5,17 @@ maps a GEMM (mapping.py; a given mapping is checked the same way), plans its ste
 (plan.py) and times the plan with the chosen engine: `trace` steps every cycle of
 every unit (the definition), `fast` evaluates the same rules in closed form (tested
 to agree with `trace` exactly). Vector problems run on the vector unit (vector.py).
+
+`simulate_layers(problems, ...)` runs a graph's problems in order, one after
+another, and gives each epilogue op the part of its GEMM's cycles that the chain's
+earlier ops have not already hidden behind (vector.py states the rule), so a whole
+chain overlaps its GEMM once, not once per op.
 """
 
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
 
 from bitsmith.simulator.array import ArrayModel
 from bitsmith.simulator.engines import fast, trace, vector
@@ -54,4 +62,24 @@ def simulate_layer(problem: GemmProblem | VectorProblem, target: Accelerator, *,
     return trace.run_gemm(plan, sink) if engine == "trace" else fast.run_gemm(plan)
 
 
-__all__ = ["ENGINES", "Mapping", "plan_layer", "simulate_layer"]
+def simulate_layers(problems: Iterable[GemmProblem | VectorProblem], target: Accelerator, *,
+                    phase: str = "prefill", engine: str = "fast",
+                    mappings: dict[str, Mapping] | None = None) -> list[tuple[GemmProblem | VectorProblem, LayerResult]]:
+    """Each problem as run (epilogue ops with `hidden_cycles` filled in) and its
+    result, in order; `mappings` gives a GEMM layer's mapping by name."""
+    free: dict[str, int] = {}  # per GEMM: its cycles not yet hidden behind
+    done = []
+    for problem in problems:
+        if isinstance(problem, VectorProblem) and problem.fused_into is not None:
+            problem = dataclasses.replace(problem, hidden_cycles=free.get(problem.fused_into, 0))
+        result = simulate_layer(problem, target, phase=phase, engine=engine,
+                                mapping=(mappings or {}).get(problem.name))
+        if isinstance(problem, GemmProblem):
+            free[problem.name] = result.cycles
+        elif problem.fused_into is not None:
+            free[problem.fused_into] = problem.hidden_cycles - result.hidden_cycles
+        done.append((problem, result))
+    return done
+
+
+__all__ = ["ENGINES", "Mapping", "plan_layer", "simulate_layer", "simulate_layers"]

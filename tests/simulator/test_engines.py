@@ -236,3 +236,19 @@ def test_utilisation_and_macs(engine: str) -> None:
     result = simulate_layer(problem, load_target("stripes"), engine=engine, mapping=Mapping(16, 32, 128, "nmk"))
     assert result.macs == 16 * 32 * 512
     assert result.utilisation == pytest.approx(16 * 32 * 512 / (256 * 1792))
+
+
+@pytest.mark.parametrize(("ops", "in_bytes", "hidden", "expected"), [
+    # int8_systolic vector unit: 256 ops per cycle; B = 48.571 B/cycle. 65536 elements.
+    (1, 0.0, 100, (156, 100, 0)),  # relu: C = 256, no bytes: 256 - 100 exposed
+    (1, 0.0, 1000, (0, 256, 0)),  # all of it under the GEMM
+    (1, 65536.0, 1000, (350, 1000, 350)),  # residual add: D = ceil(65536 / 48.571) = 1350; waits 1350 - 1000
+    (5, 65536.0, 0, (1350, 0, 70)),  # nothing left to hide behind: C = 1280, D = 1350
+])
+def test_an_epilogue_op_hides_behind_its_gemm(ops: int, in_bytes: float, hidden: int,
+                                              expected: tuple[int, int, int]) -> None:
+    # exposed max(0, max(C, D) - H), hidden min(max(C, D), H), stall max(0, D - max(C, H)) (engines/vector.py)
+    problem = VectorProblem("act", "gelu", 65536, ops, in_bytes, 0.0, fused_into="fc", hidden_cycles=hidden)
+    result = both(problem, "int8_systolic")
+    assert (result.cycles, result.hidden_cycles, result.stall_cycles["dram"]) == expected
+    assert result.busy_cycles["vector"] == -(-65536 * ops // 256)
