@@ -1,10 +1,11 @@
 """Compile speed: `bitsmith.compile("minilm", "bitmod")` end to end and per pass.
 
-Three variants, each timed from the model name to the compiled graph (lowering
+Four variants, each timed from the model name to the compiled graph (lowering
 through torch.export included): the default pipeline (uniform target format, then
 tiling), a 4.5-bit budget (allocate_bits on plain squared error, then tiling: the
 default when a budget is given) and the same budget with calibration (calibrate
-first, errors weighted by the inputs' E[x²]). One untimed compile first warms torch's
+first, errors weighted by the inputs' E[x²], or by the embeddings' Fisher diagonal,
+32 projections through torch autograd). One untimed compile first warms torch's
 export caches and the tokenizer, which any long-running process has paid once.
 Goal: ≤ 10 s per compile on this machine.
 
@@ -41,7 +42,8 @@ def main() -> None:
     variants = {
         "default pipeline": {},
         f"budget {args.budget:g} bits": {"budget": args.budget},
-        f"budget {args.budget:g} bits, calibrated": {"budget": args.budget, "calibrate": True},
+        f"budget {args.budget:g} bits, calibrated (activation)": {"budget": args.budget, "calibrate": "activation"},
+        f"budget {args.budget:g} bits, calibrated (fisher)": {"budget": args.budget, "calibrate": "fisher"},
     }
     table = Table(title=f"bitsmith.compile({MODEL!r}, {TARGET!r}): seconds (goal ≤ {GOAL_S:g} s end to end)")
     for column in ("variant", "end to end", "lowering + rest", "passes"):

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from bitsmith.cli_options import AllLayers, GroupSize, ModelOrGraphArg, Phase, Scheme, SeqLen, is_saved_graph, load_graph
+from bitsmith.passes.calibrate import Sensitivity
 
 console = Console()
 
@@ -21,7 +22,7 @@ def compile_command(
     budget: Annotated[str | None, typer.Option("--budget", help="Average bits per weight (3.5bits) or model bytes (12MB): mixed formats chosen per layer.")] = None,
     latency: Annotated[str | None, typer.Option("--latency", help="Cycles (2.5Mcycles) or time (2.5ms) the weight GEMMs may take: mixed formats chosen per layer.")] = None,
     energy: Annotated[str | None, typer.Option("--energy", help="Energy (2.5mJ, 800uJ) the weight GEMMs may take, as simulated: mixed formats chosen per layer.")] = None,
-    calibrate: Annotated[bool, typer.Option("--calibrate", help="With --budget: weight each layer's error by its input activations on the model's example inputs.")] = False,
+    calibrate: Annotated[Sensitivity | None, typer.Option("--calibrate", help="With a budget: weigh each weight's error by 'fisher' (the model output's Fisher diagonal) or 'activation' (E[x²] of its inputs) on the example inputs.")] = None,
     scheme: Scheme = None,
     group_size: GroupSize = None,
     pipeline: Annotated[Path | None, typer.Option("--pipeline", help="A pipeline YAML to run instead of the target's default.")] = None,
@@ -42,7 +43,7 @@ def compile_command(
     if energy is not None:
         parse_energy(energy)
     # calibration needs the model's example inputs, which lowering here would drop
-    source = model if calibrate and not is_saved_graph(model) else load_graph(model, seq_len=seq_len, phase=phase)
+    source = model if calibrate is not None and not is_saved_graph(model) else load_graph(model, seq_len=seq_len, phase=phase)
     with console.status(f"compiling {model} for {loaded.name} ..."):
         compiled = compile_model(source, loaded, budget=budget, latency=latency, energy=energy, scheme=scheme,
                                  group_size=group_size, calibrate=calibrate, seq_len=seq_len, phase=phase,

@@ -7,12 +7,14 @@ then tile every GEMM), or a pipeline the caller gives. A budget replaces the
 uniform quantisation by `allocate_bits` over the target's weight formats: average
 bits per weight (`"3.5bits"`), model bytes (`"12MB"`), latency (`"2.5ms"`) or
 energy (`"2.5mJ"`), the last two simulated; errors are the plain squared weight
-error, or with `calibrate=True` weighted by the activations the example inputs
-produce (a zoo model's own, unless others are given). Plain error is the default
-because the calibrated per-layer proxy measured worse on MiniLM (README, "The
-calibrated objective"). The example inputs reach every pipeline, so a YAML one
-may calibrate too. The result, a `CompiledModel`, simulates, prints a per-layer
-summary, and saves as the graph's JSON + .npz plus the target beside it
+error, or weighted by a sensitivity calibrated on the example inputs (a zoo
+model's own, unless others are given): `calibrate="activation"`, E[x²] of each
+layer's inputs, or `calibrate="fisher"`, the model-output Fisher diagonal
+(`passes/fisher.py`, torch autograd). Calibration is opt-in: the activation proxy
+measured worse than plain error on MiniLM, and Fisher costs a torch forward and
+backward passes (README, "The calibrated objective"). The example inputs reach
+every pipeline, so a YAML one may calibrate too. The result, a `CompiledModel`,
+simulates, prints a per-layer summary, and saves as the graph's JSON + .npz plus the target beside it
 (`<stem>.target.yaml`), so it reloads and simulates again without torch.
 
 `prepare_weights` gives an unquantised graph the weights a target takes, for
@@ -38,6 +40,7 @@ from bitsmith.ir.errors import BitsmithError
 from bitsmith.ir.formats.schemes import scheme_names
 from bitsmith.ir.graph import Constant, Graph, Value
 from bitsmith.passes.allocate_bits import BitAllocation, Budget
+from bitsmith.passes.calibrate import Sensitivity
 from bitsmith.passes.pipeline import PassRecord, Pipeline
 from bitsmith.passes.pipelines import BUDGET_PASSES, DEFAULT_PASSES
 from bitsmith.passes.quantize_weights import quantize_weights, weight_operands
@@ -168,22 +171,23 @@ def compile_model(model: Any, target: str | Target, example_inputs: Sequence[Any
                   budget: float | str | None = None, scheme: str | None = None, group_size: int | None = None,
                   pipeline: str | os.PathLike[str] | Pipeline | None = None,
                   dump_ir: str | os.PathLike[str] | None = None, seq_len: int | None = None,
-                  phase: str = "prefill", calibrate: bool = False,
+                  phase: str = "prefill", calibrate: Sensitivity | None = None,
                   latency: float | str | None = None, energy: float | str | None = None) -> CompiledModel:
     """Compile `model` for `target` (module docstring). `scheme`/`group_size` set the
     uniform quantisation; a budget switches to bit allocation: `budget` (average
     bits, `"3.5bits"`, or model bytes, `"12MB"`), `latency` (the weight GEMMs'
     simulated cycles, or a time at the target's clock) or `energy` (their simulated
-    energy, `"2.5mJ"`), weighted by calibration on the example inputs when
-    `calibrate`. `example_inputs` (torch tensors or numpy arrays) lower a torch
-    module and are the calibration inputs; a zoo model brings its own."""
+    energy, `"2.5mJ"`), weighted by the sensitivity `calibrate` names ("activation"
+    or "fisher") on the example inputs. `example_inputs` (torch tensors or numpy
+    arrays) lower a torch module and are the calibration inputs; a zoo model
+    brings its own."""
     loaded = load_target(target) if isinstance(target, (str, os.PathLike)) else target
     graph, inputs = _lowered(model, example_inputs, seq_len, phase)
     if pipeline is None:
         allocation = _budget(loaded, budget, latency, energy)
-        if calibrate and (allocation is None or inputs is None):
+        if calibrate is not None and (allocation is None or inputs is None):
             raise BitsmithError("calibration weights a bit budget's errors: it needs a budget and example inputs")
-        pipeline = _default(loaded, allocation, scheme, group_size, calibrated=calibrate)
+        pipeline = _default(loaded, allocation, scheme, group_size, calibrate=calibrate)
     elif not isinstance(pipeline, Pipeline):
         pipeline = Pipeline.from_yaml(pipeline)
     result = pipeline.run(graph, loaded, inputs=inputs, dump_ir=dump_ir)
@@ -224,7 +228,7 @@ def _budget(target: Target, budget: float | str | None, latency: float | str | N
 
 
 def _default(target: Target, budget: Budget | None, scheme: str | None, group_size: int | None, *,
-             calibrated: bool) -> Pipeline:
+             calibrate: Sensitivity | None) -> Pipeline:
     names = list(DEFAULT_PASSES[target.kind])
     options: dict[str, object] = {}
     if budget is not None:
@@ -232,7 +236,9 @@ def _default(target: Target, budget: Budget | None, scheme: str | None, group_si
             raise BitsmithError(f"target {target.name}: a budget needs an accelerator target with weight formats")
         if scheme is not None:
             raise BitsmithError("give either a budget (mixed formats) or a format, not both")
-        names = [name for name in BUDGET_PASSES if calibrated or name != "calibrate"]
+        names = [name for name in BUDGET_PASSES if calibrate is not None or name != "calibrate"]
+        if calibrate is not None:
+            options["calibrate.sensitivity"] = calibrate
         integral = budget.kind in ("bytes", "cycles")
         options[f"allocate_bits.budget_{budget.kind}"] = int(budget.value) if integral else budget.value
         if group_size is not None:

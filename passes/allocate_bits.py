@@ -13,6 +13,9 @@ pipeline: error = Σ_n Σ_k (Q(w) − w)²_{n,k} · E[x_k²], the expected squar
 error of the layer per output row (`passes/calibrate.py`), so a weight fed by
 large activations is kept at more bits than one whose inputs are small, and
 errors in different layers are compared in the units the model's outputs feel.
+Calibrated with `sensitivity: fisher`, the weight is the model-output Fisher
+diagonal instead, element by element: error = Σ (Q(w) − w)² · diag(JᵀJ), the
+second-order estimate of how far the model's outputs move (`passes/fisher.py`).
 Without calibration it is the plain squared error Σ (Q(w) − w)², which treats
 every input channel as equally strong.
 
@@ -109,7 +112,8 @@ def allocate_bits(graph: Graph, candidates: list[str], budget: Budget | float, *
                   target: Accelerator | None = None) -> tuple[Graph, BitAllocation]:
     """Quantise each GEMM weight with the candidate the allocator picks within
     `budget` (a `Budget`, or a number: average bits per weight); errors are
-    weighted by `calibration`'s input second moments when given. Cycle and energy
+    weighted by `calibration` when given (its Fisher diagonals if it has them, else
+    its input second moments). Cycle and energy
     budgets are simulated on `target` (module docstring)."""
     budget = budget if isinstance(budget, Budget) else Budget("bits", float(budget))
     if budget.simulated and target is None:
@@ -125,7 +129,7 @@ def allocate_bits(graph: Graph, candidates: list[str], budget: Budget | float, *
     for i, (const, node, axis) in enumerate(weights):
         if const.data is None:
             raise PassError(f"pass allocate_bits: weight %{const.name} is shape-only; allocation needs weight data")
-        sensitivity = _sensitivity(calibration, const.name)
+        sensitivity = 1.0 if calibration is None else calibration.sensitivity(const.name, "allocate_bits")
         w = const.data.astype(np.float64)
         row = []
         for j, scheme in enumerate(candidates):
@@ -190,18 +194,6 @@ def _simulated_costs(graph: Graph, weights: list[tuple[Constant, Node, int]], sp
             cycles[i, j] = sum(e.cycles for e in estimates)
             energy[i, j] = sum(e.energy_pj.total for e in estimates)
     return cycles, energy
-
-
-def _sensitivity(calibration: Calibration | None, weight: str) -> np.ndarray | float:
-    """What each squared weight error is multiplied by: E[x²] of the weight's inputs,
-    or 1 without calibration."""
-    if calibration is None:
-        return 1.0
-    moment = calibration.input_second_moment.get(weight)
-    if moment is None:
-        raise PassError(f"pass allocate_bits: the calibration has no statistics for weight %{weight}; "
-                        "was it calibrated on another graph?")
-    return moment
 
 
 class AllocateOptions(PassOptions):

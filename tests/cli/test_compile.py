@@ -16,7 +16,8 @@ from bitsmith.passes.allocate_bits import Budget
 
 def test_compile_quantises_tiles_and_reloads(tmp_path: Path) -> None:
     compiled = bitsmith.compile("mlp", "bitmod", scheme="int8", group_size=32)
-    assert [r.name for r in compiled.records] == ["quantize_weights", "tiling"]
+    assert [r.name for r in compiled.records] == ["canonicalize", "quantize_weights", "quantize_activations",
+                                                 "fuse_epilogue", "tiling"]
     gemms = [n for n in compiled.graph.nodes if n.op.value == "linear"]
     assert all(n.attrs["tile"] is not None for n in gemms)
     assert {c.quant.scheme for c in compiled.graph.constants if c.quant is not None} == {"int8"}
@@ -31,14 +32,15 @@ def test_budget_mixes_formats_within_it() -> None:
     specs = [c.quant for c in compiled.graph.constants if c.quant is not None]
     elements = sum(s.shape[0] * s.shape[1] for s in specs)
     assert sum(s.bits_per_weight() * s.shape[0] * s.shape[1] for s in specs) / elements <= 4.6
-    assert [r.name for r in compiled.records] == ["allocate_bits", "tiling"]  # plain error by default
+    assert [r.name for r in compiled.records][:2] == ["canonicalize", "allocate_bits"]  # plain error by default
 
 
-def test_calibrated_budget_runs_on_the_zoo_models_inputs() -> None:
-    compiled = bitsmith.compile("mlp", "bitmod", budget="4.6bits", group_size=32, calibrate=True)
-    assert [r.name for r in compiled.records] == ["calibrate", "allocate_bits", "tiling"]
+@pytest.mark.parametrize("sensitivity", ["activation", "fisher"])
+def test_calibrated_budget_runs_on_the_zoo_models_inputs(sensitivity: str) -> None:
+    compiled = bitsmith.compile("mlp", "bitmod", budget="4.6bits", group_size=32, calibrate=sensitivity)
+    assert [r.name for r in compiled.records][:3] == ["canonicalize", "calibrate", "allocate_bits"]
     with pytest.raises(BitsmithError, match="needs a budget and example inputs"):
-        bitsmith.compile(lower("mlp"), "bitmod", budget=4.6, group_size=32, calibrate=True)
+        bitsmith.compile(lower("mlp"), "bitmod", budget=4.6, group_size=32, calibrate=sensitivity)
 
 
 @pytest.mark.parametrize(("text", "kind", "value"), [
@@ -63,7 +65,8 @@ def test_compile_cli_then_simulate_without_naming_the_target(cli, tmp_path: Path
     assert "compiled for bitmod" in stdout and "predicted:" in stdout
     assert (tmp_path / "mlp.target.yaml").is_file()
     assert sorted(p.name for p in (tmp_path / "dump").iterdir()) == [
-        "000_input.txt", "001_quantize_weights.txt", "002_tiling.txt"]
+        "000_input.txt", "001_canonicalize.txt", "002_quantize_weights.txt", "003_quantize_activations.txt",
+        "004_fuse_epilogue.txt", "005_tiling.txt"]
     code, stdout, err = cli("simulate", str(out))
     assert code == 0, err
     assert "mlp on bitmod" in stdout
@@ -82,6 +85,17 @@ def test_compile_bad_input_is_one_line(cli, tmp_path: Path, args: list[str], mes
     assert len(lines) == 1 and message in lines[0], err
 
 
+def test_compile_cli_calibrates_with_the_named_sensitivity(cli, tmp_path: Path) -> None:
+    out = tmp_path / "mlp.json"
+    code, stdout, err = cli("compile", "mlp", "-t", "bitmod", "-g", "32", "--budget", "4.6bits",
+                            "--calibrate", "fisher", "-o", str(out))
+    assert code == 0, err
+    assert "pass calibrate:" in stdout and out.is_file()
+    code, _, err = cli("compile", "mlp", "-t", "bitmod", "--budget", "4.6bits", "--calibrate", "hessian",
+                       "-o", str(out))
+    assert code == 2 and "'hessian' is not one of 'activation', 'fisher'" in err
+
+
 def test_simulate_needs_a_target_for_an_uncompiled_model(cli) -> None:
     code, _, err = cli("simulate", "mlp")
     assert code == 1 and "--target is required" in err
@@ -95,7 +109,7 @@ def test_latency_parsing_at_one_gigahertz(text, cycles) -> None:
 
 def test_latency_budget_compiles_within_it_and_bad_latencies_are_one_line(cli, tmp_path: Path) -> None:
     compiled = bitsmith.compile("llama-tiny", "bitmod", latency="20kcycles", group_size=4)
-    assert compiled.records[0].name == "allocate_bits"
+    assert compiled.records[1].name == "allocate_bits"
     code, _, err = cli("compile", "llama-tiny", "-t", "bitmod", "-g", "4", "--latency", "1us",
                        "-o", str(tmp_path / "x.json"))
     assert code == 1 and "budget 1,000 cycles is infeasible" in err and "smallest feasible budget is" in err

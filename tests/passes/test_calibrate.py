@@ -122,3 +122,56 @@ def test_analysis_store_is_keyed_by_type() -> None:
     calibration = Calibration({}, {})
     store.put(calibration)
     assert store.get(Calibration) is calibration
+
+
+def test_fisher_sensitivity_stores_a_weight_shaped_diagonal_per_weight_by_seed() -> None:
+    graph = _two_linears(8, 32)
+    x = np.random.default_rng(5).standard_normal((8, 32)).astype(np.float32)
+
+    def run(**options: object) -> Calibration:
+        settings = {f"calibrate.{key}": value for key, value in options.items()}
+        return Pipeline.of(["calibrate"], settings).run(graph, inputs=[x]).analyses.get(Calibration)
+
+    fisher = run(sensitivity="fisher", samples=4, seed=1)
+    assert set(fisher.fisher_diagonal) == set(fisher.input_second_moment) == {"fc1.weight", "fc2.weight"}
+    for name, diagonal in fisher.fisher_diagonal.items():
+        assert diagonal.shape == graph.constant(name).type.shape and diagonal.dtype == np.float64
+        assert np.all(diagonal >= 0) and np.any(diagonal > 0)
+    again, other = run(sensitivity="fisher", samples=4, seed=1), run(sensitivity="fisher", samples=4, seed=2)
+    for name, diagonal in fisher.fisher_diagonal.items():
+        np.testing.assert_array_equal(again.fisher_diagonal[name], diagonal)
+        assert not np.array_equal(other.fisher_diagonal[name], diagonal)
+    assert run().fisher_diagonal is None  # the activation proxy, as before: no torch, no diagonal
+
+
+def test_fisher_calibration_refuses_shape_only_graphs_missing_inputs_and_bad_options() -> None:
+    b = GraphBuilder("shape_only")
+    x = b.input("x", TensorType((2, 8), F32))
+    shape_only = b.build([b.op(Op.LINEAR, [x, b.constant("w", type=TensorType((4, 8), F32))])])
+    fisher = Pipeline.of(["calibrate"], {"calibrate.sensitivity": "fisher"})
+    with pytest.raises(PassError, match="pass calibrate: graph shape_only is shape-only: constant %w has no data"):
+        fisher.run(shape_only, inputs=[np.zeros((2, 8), np.float32)])
+    with pytest.raises(PassError, match="pass calibrate: needs example inputs"):
+        fisher.run(_two_linears(8, 32))
+    with pytest.raises(PassError, match="calibrate.samples: Input should be greater than or equal to 1"):
+        Pipeline.of(["calibrate"], {"calibrate.sensitivity": "fisher", "calibrate.samples": 0})
+    with pytest.raises(PassError, match="calibrate.sensitivity: Input should be 'activation' or 'fisher'"):
+        Pipeline.of(["calibrate"], {"calibrate.sensitivity": "hessian"})
+
+
+def test_allocation_weighs_each_element_by_the_fisher_diagonal_when_present() -> None:
+    """The moments favour fc2 (its inputs are 20x larger); the Fisher diagonal, which
+    allocate_bits prefers when present, favours fc1, element by element."""
+    graph = _two_linears(8, 32, input_gain=20.0)
+    rng = np.random.default_rng(6)
+    diagonal = {"fc1.weight": rng.uniform(0, 1000, (32, 32)), "fc2.weight": rng.uniform(0, 1, (32, 32))}
+    moments = {"fc1.weight": np.ones(32), "fc2.weight": np.full(32, 400.0)}
+    candidates, budget = ["int4_sym", "int8_sym"], (4.5 + 8.5) / 2  # room to upgrade one layer of two
+    _, by_moments = allocate_bits(graph, candidates, budget, group_size=32, calibration=Calibration(moments, {}))
+    quantised, allocation = allocate_bits(graph, candidates, budget, group_size=32,
+                                          calibration=Calibration(moments, {}, diagonal))
+    assert [layer.scheme for layer in by_moments.layers] == ["int4_sym", "int8_sym"]
+    assert [layer.scheme for layer in allocation.layers] == ["int8_sym", "int4_sym"]
+    w = graph.constant("fc2.weight").data.astype(np.float64)
+    delta = quantised.constant("fc2.weight").quant.dequantize() - w
+    assert allocation.layers[1].error == pytest.approx(float(np.sum(delta**2 * diagonal["fc2.weight"])), rel=1e-9)
