@@ -5,7 +5,8 @@ IR with the numpy reference interpreter on built-in sentences and show how far
 its embeddings are from torch's (they should agree to float precision). Then
 compile it for the `bitmod` accelerator twice — the default pipeline (every weight
 in the target's format) and a 4.5-bit budget (bit allocation over the target's
-formats) — simulate each, and print the accuracy that compilation cost
+formats, each layer's error weighted by its Fisher sensitivity on the demo
+sentences) — simulate each, and print the accuracy that compilation cost
 (embedding cosine to fp32 on 16 built-in sentences) beside cycles, latency and
 energy.
 """
@@ -83,7 +84,7 @@ def run_demo(console: Console | None = None) -> DemoResult:
     cosines = tuple(float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b))) for a, b in zip(ours64, ref64))
     with console.status(f"compiling MiniLM for {TARGET} and simulating it ..."):
         runs = (_compiled_run("default", graph, inputs, budget=None),
-                _compiled_run(f"{BUDGET_BITS:g}-bit budget", graph, inputs, budget=BUDGET_BITS))
+                _compiled_run(f"{BUDGET_BITS:g}-bit budget, Fisher", graph, inputs, budget=BUDGET_BITS))
     result = DemoResult(tuple(DEMO_SENTENCES), cosines, float(np.abs(ours - ref).max()), lower_s, interpret_s,
                         torch_s, runs)
     _print_result(result, console)
@@ -97,7 +98,7 @@ def _compiled_run(variant: str, graph: Graph, inputs: list[np.ndarray], budget: 
     from bitsmith.compiler import compile_model
 
     start = time.perf_counter()
-    compiled = compile_model(graph, TARGET, inputs, budget=budget)
+    compiled = compile_model(graph, TARGET, inputs, budget=budget, calibrate=None if budget is None else "fisher")
     seconds = time.perf_counter() - start
     reference, _, _ = minilm_reference()
     quantised = {c.name: c for c in compiled.graph.constants if c.quant is not None}
