@@ -28,6 +28,7 @@ import numpy as np
 
 from bitsmith.ir.frontend.cleanup import eliminate_dead_code, renamed
 from bitsmith.ir.graph import Constant, Graph, Node, Value
+from bitsmith.ir.names import unique_name
 from bitsmith.ir.interpret import run_node
 from bitsmith.ir.ops import Op
 from bitsmith.passes.base import PassContext, PassError, graph_pass
@@ -196,7 +197,7 @@ def merge_linear_bias(graph: Graph) -> Graph:
             continue
         linear, bias = match
         if bias.type.rank != 1:
-            bias = _as_vector(bias, _unused(f"{linear.name}.bias", names))
+            bias = _as_vector(bias, unique_name(f"{linear.name}.bias", names))
             names.add(bias.name)
             constants.append(bias)
         replace[linear.name] = dataclasses.replace(linear, inputs=(*linear.inputs, bias.name))
@@ -226,12 +227,3 @@ def _bias_add(graph: Graph, add: Node) -> tuple[Node, Constant] | None:
 def _as_vector(bias: Constant, name: str) -> Constant:
     value = Value(name, dataclasses.replace(bias.type, shape=(bias.type.shape[-1],), layout=""))
     return Constant(value, None if bias.data is None else bias.data.reshape(-1), bias.origin)
-
-
-def _unused(wanted: str, names: set[str]) -> str:
-    if wanted not in names:
-        return wanted
-    i = 1
-    while f"{wanted}_{i}" in names:
-        i += 1
-    return f"{wanted}_{i}"
