@@ -5,13 +5,22 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv clean browser
 
 demo: $(STAMP)
 	$(VENV)/bin/bitsmith demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(VENV)/bin/python -m pytest -q
+
+# Headless Chromium for the HTML report's browser tests (tests/report), from Debian's
+# packages where apt-get runs as root; elsewhere those tests skip and say why.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver) >/dev/null \
+	  || echo "make browser: could not install chromium; the browser tests will skip"; \
+	else echo "make browser: no chromium and no root apt-get; the browser tests will skip"; fi
 
 venv: $(STAMP)
 

@@ -38,13 +38,18 @@ MAX_ROWS = 60
 class WindowRecorder:
     """An event sink keeping the runs that overlap cycles [start, end): each clipped
     to the window, at most `keep` of them listed, and per-lane busy counts in
-    `columns` buckets for the strip view."""
+    `columns` buckets for the strip view.
+
+    Runs arrive as they close, so once `keep` is reached a run left out may start
+    earlier than some kept ones; `complete_until` is the first cycle from which the
+    kept runs may miss one (`end` when none was left out)."""
 
     def __init__(self, start: int, end: int, columns: int, keep: int = 5000) -> None:
         self.start, self.end, self.keep = start, end, keep
         self.width = max(1, -(-(end - start) // columns))
         self.buckets = np.zeros((len(SHOWN), -(-(end - start) // self.width)), dtype=np.int64)
         self.runs: list[tuple[int, int, int, int]] = []
+        self.complete_until = end
 
     def __call__(self, events: np.ndarray) -> None:
         from bitsmith.simulator.engines.trace import LANES
@@ -55,6 +60,8 @@ class WindowRecorder:
                 continue
             if len(self.runs) < self.keep:
                 self.runs.append((lane, first, last, step))
+            else:
+                self.complete_until = min(self.complete_until, first)
             row = list(SHOWN).index(LANES[lane])
             for bucket in range((first - self.start) // self.width, (last - 1 - self.start) // self.width + 1):
                 lo = max(first, self.start + bucket * self.width)

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,14 +28,29 @@ if TYPE_CHECKING:
 
 def write_plots(report: SimReport, directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
-    paths = [directory / "cycles.png", directory / "energy.png", directory / "roofline.png"]
-    for path, draw in zip(paths, (_cycles, _energy, _roofline), strict=True):
-        fig, ax = plt.subplots(figsize=(10, 5))
-        draw(report, ax)
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+    paths = []
+    for name in PLOTS:
+        paths.append(directory / f"{name}.png")
+        paths[-1].write_bytes(render(report, name, "png"))
     return paths
+
+
+def render(report: SimReport, name: str, fmt: str) -> bytes:
+    """Plot `name` (a key of PLOTS) of `report` as a file's bytes in `fmt` ("png",
+    or "svg" with text left as text, for pages that embed it)."""
+    fig, ax = plt.subplots(figsize=(10, 5))
+    PLOTS[name](report, ax)
+    return figure_bytes(fig, fmt)
+
+
+def figure_bytes(fig: plt.Figure, fmt: str) -> bytes:
+    """`fig` laid out, saved in `fmt` (an SVG's text stays text) and closed."""
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    with plt.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(buffer, format=fmt, dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()
 
 
 def _cycles(report: SimReport, ax: plt.Axes) -> None:
@@ -70,3 +87,6 @@ def _roofline(report: SimReport, ax: plt.Axes) -> None:
     ax.set_xlabel("operational intensity (MACs per DRAM byte)")
     ax.set_ylabel("attained MACs per cycle")
     ax.set_title(f"roofline: {report.target}")
+
+
+PLOTS: dict[str, Callable[[SimReport, plt.Axes], None]] = {"cycles": _cycles, "energy": _energy, "roofline": _roofline}
