@@ -23,7 +23,6 @@ simulates, prints a per-layer summary, and saves as the graph's JSON + .npz plus
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from collections.abc import Sequence
@@ -35,15 +34,14 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from bitsmith.ir.dtypes import dtype
 from bitsmith.ir.errors import BitsmithError
-from bitsmith.ir.formats.schemes import scheme_names
-from bitsmith.ir.graph import Constant, Graph, Value
+from bitsmith.ir.graph import Graph
 from bitsmith.passes.allocate_bits import BitAllocation, Budget
 from bitsmith.passes.calibrate import Sensitivity
 from bitsmith.passes.pipeline import PassRecord, Pipeline
 from bitsmith.passes.pipelines import BUDGET_PASSES, DEFAULT_PASSES
-from bitsmith.passes.quantize_weights import quantize_weights, weight_operands
+from bitsmith.passes.base import PassError
+from bitsmith.passes.quantize_weights import store_weights, weight_operands
 from bitsmith.simulator.errors import SimulationError
 from bitsmith.simulator.report import SimReport
 from bitsmith.simulator.simulate import accelerator
@@ -259,25 +257,15 @@ def prepare_weights(graph: Graph, target: str | Target, scheme: str | None = Non
     """`graph` with its GEMM weights in `scheme` (default: the target's
     `default_weights`), grouped by `group_size` (default: the target's; None:
     one scale per output channel). A graph with quantised weights already is
-    returned as it is. A wide float type (`f16`) stores the weights in it; a
-    wide integer type (`i16`) has no quantiser, so it is an error."""
+    returned as it is; a wide float type (`f16`) stores the weights in it
+    (`passes.quantize_weights.store_weights`)."""
     accel = accelerator(target)
-    weights = weight_operands(graph)
-    if any(const.quant is not None for const, _, _ in weights):
+    if any(const.quant is not None for const, _, _ in weight_operands(graph)):
         return graph
     scheme = scheme or accel.formats.default_weights
     group_size = group_size or accel.formats.group_size
-    if scheme in scheme_names():
-        granularity = "channel" if group_size is None else "group"
-        return quantize_weights(graph, scheme, group_size=group_size, granularity=granularity)[0]
     try:
-        wide = dtype(scheme)
-    except KeyError:
-        raise SimulationError(f"unknown weight format {scheme!r} (see `bitsmith formats`)") from None
-    if not wide.is_float:
-        raise SimulationError(f"weight format {scheme} is a wide integer type with no quantiser; "
-                              f"give a format (--format) such as int8")
-    cast = {const.name: Constant(Value(const.name, dataclasses.replace(const.type, dtype=wide)),
-                                 None if const.data is None else const.data.astype(wide.to_numpy()), const.origin)
-            for const, _, _ in weights}
-    return graph.replace(constants=tuple(cast.get(c.name, c) for c in graph.constants))
+        return store_weights(graph, scheme, group_size=group_size,
+                             granularity="channel" if group_size is None else "group")
+    except PassError as err:
+        raise SimulationError(str(err)) from None

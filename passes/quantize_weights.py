@@ -16,6 +16,7 @@ model's bits are known for costing without materialising it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,10 +24,11 @@ from typing import Literal
 
 import numpy as np
 
+from bitsmith.ir.dtypes import dtype
 from bitsmith.ir.formats.quantize import quantize
-from bitsmith.ir.formats.schemes import shape_only_spec
+from bitsmith.ir.formats.schemes import scheme_names, shape_only_spec
 from bitsmith.ir.formats.spec import QuantSpec
-from bitsmith.ir.graph import Constant, Graph, Node
+from bitsmith.ir.graph import Constant, Graph, Node, Value
 from bitsmith.ir.ops import Op
 from bitsmith.passes.base import PassContext, PassError, PassOptions, graph_pass
 
@@ -92,6 +94,29 @@ def quantize_weights(
     return graph.replace(constants=constants), reports
 
 
+def store_weights(graph: Graph, scheme: str, *, group_size: int | None = 128, granularity: str = "group",
+                  **options: object) -> Graph:
+    """`graph` with its GEMM weights in `scheme`: a quantisation scheme (`quantize_weights`)
+    or a wide float type the datapath takes as it is (`f16`: a float MAC array's
+    weights are cast, not quantised). A wide integer type (`i16`) has no quantiser:
+    that is a one-line error asking for a format."""
+    if scheme in scheme_names():
+        return quantize_weights(graph, scheme, group_size=group_size, granularity=granularity, **options)[0]
+    try:
+        wide = dtype(scheme)
+    except KeyError:
+        raise PassError(f"unknown weight format {scheme!r} (see `bitsmith formats`)") from None
+    if not wide.is_float:
+        raise PassError(f"weight format {scheme} is a wide integer type with no quantiser; "
+                        "give a format (--format) such as int8")
+    cast = {const.name: Constant(Value(const.name, dataclasses.replace(const.type, dtype=wide)),
+                                 None if const.data is None else const.data.astype(wide.to_numpy()), const.origin)
+            for const, _, _ in weight_operands(graph) if const.type.dtype != wide}
+    if not cast:
+        return graph
+    return graph.replace(constants=tuple(cast.get(c.name, c) for c in graph.constants))
+
+
 def weight_report(original: Constant, quantised: Constant, node: Node) -> WeightReport:
     """What quantising `original` into `quantised` (read by `node`) did: errors, bits, format use."""
     spec = quantised.quant
@@ -126,7 +151,8 @@ class QuantizeOptions(PassOptions):
 
 @graph_pass("quantize_weights", options=QuantizeOptions)
 def quantize_weights_pass(graph: Graph, ctx: PassContext) -> Graph:
-    """Quantise every GEMM weight with one scheme (the target's default unless set)."""
+    """Quantise every GEMM weight with one scheme (the target's default unless set); a
+    float datapath's wide type (f16) casts them instead."""
     opts = ctx.options(QuantizeOptions)
     formats = getattr(ctx.target, "formats", None)
     scheme = opts.scheme or (formats.default_weights if formats is not None else None)
@@ -134,7 +160,5 @@ def quantize_weights_pass(graph: Graph, ctx: PassContext) -> Graph:
         raise PassError("pass quantize_weights: no scheme set (quantize_weights.scheme) and no accelerator target "
                         "to take its default from")
     group_size = opts.group_size or (formats.group_size if formats is not None else 128)
-    quantised, _ = quantize_weights(graph, scheme, group_size=group_size, granularity=opts.granularity,
-                                    asymmetric=opts.asymmetric, clip_search=opts.clip_search,
-                                    scale_bits=opts.scale_bits)
-    return quantised
+    return store_weights(graph, scheme, group_size=group_size, granularity=opts.granularity,
+                         asymmetric=opts.asymmetric, clip_search=opts.clip_search, scale_bits=opts.scale_bits)

@@ -155,3 +155,16 @@ print(CompiledModel.load({str(tmp_path / "m.json")!r}).simulate().cycles)
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert int(run.stdout.strip()) == compiled.simulate().cycles
+
+
+def test_a_float_datapath_compiles_with_its_weights_cast() -> None:
+    """fp16_mac's weight format is the wide type f16: quantize_weights casts the
+    weights instead of quantising them (they were an unknown format before)."""
+    compiled = bitsmith.compile("mlp", "fp16_mac")
+    weights = [c for c in compiled.graph.constants if c.name.endswith("weight")]
+    assert weights and all(c.quant is None and str(c.type.dtype) == "f16" for c in weights)
+    reference = lower("mlp")
+    for weight in weights:
+        original = reference.constant(weight.name).data
+        assert (weight.data == original.astype("float16")).all()
+    assert compiled.simulate().cycles > 0
