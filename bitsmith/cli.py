@@ -13,6 +13,7 @@ from rich.table import Table
 
 from bitsmith.cli_options import AllLayers, Batch, ModelArg, ModelOrGraphArg, Phase, SeqLen, check_phase, load_graph
 from bitsmith.compile_cli import compile_command
+from bitsmith.explore_cli import explore_command
 from bitsmith.ir.errors import BitsmithError
 from bitsmith.report_cli import report_command
 from bitsmith.reproduce_cli import reproduce_command
@@ -154,6 +155,7 @@ app.command("compile")(compile_command)
 app.command("simulate")(simulate_command)
 app.command("trace")(trace_command)
 app.command("reproduce")(reproduce_command)
+app.command("explore")(explore_command)
 app.command("report")(report_command)
 
 

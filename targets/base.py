@@ -4,6 +4,7 @@ exploration builds variants)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Self
 
@@ -57,7 +58,7 @@ class TargetBase(Block):
                 if not isinstance(child, dict):
                     raise TargetError(f"{origin}: {dotted_key}: {part} is given a value and sub-fields at once")
                 node = child
-            node[parts[-1]] = value
+            node[parts[-1]] = copy.deepcopy(value)  # later sub-fields must not write into the caller's mapping
         base = Document(self.to_document(), {(): Mark(origin)})
         document = base.merged(from_mapping(patch, origin))
         return validated(type(self).model_validate, document, type(self))

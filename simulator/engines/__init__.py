@@ -66,14 +66,26 @@ def simulate_layers(problems: Iterable[GemmProblem | VectorProblem], target: Acc
                     phase: str = "prefill", engine: str = "fast",
                     mappings: dict[str, Mapping] | None = None) -> list[tuple[GemmProblem | VectorProblem, LayerResult]]:
     """Each problem as run (epilogue ops with `hidden_cycles` filled in) and its
-    result, in order; `mappings` gives a GEMM layer's mapping by name."""
+    result, in order; `mappings` gives a GEMM layer's mapping by name.
+
+    GEMMs that differ only in their layer name are costed once: the engines are
+    deterministic, and an LLM repeats its blocks (Llama-2-7B decode has 18
+    distinct GEMM problems among 1,155 layers), which design-space exploration
+    pays for at every point."""
     free: dict[str, int] = {}  # per GEMM: its cycles not yet hidden behind
+    costed: dict[tuple[GemmProblem, Mapping | None], LayerResult] = {}  # by problem without its name
     done = []
     for problem in problems:
         if isinstance(problem, VectorProblem) and problem.fused_into is not None:
             problem = dataclasses.replace(problem, hidden_cycles=free.get(problem.fused_into, 0))
-        result = simulate_layer(problem, target, phase=phase, engine=engine,
-                                mapping=(mappings or {}).get(problem.name))
+        layer_mapping = (mappings or {}).get(problem.name)
+        if isinstance(problem, GemmProblem):
+            key = (dataclasses.replace(problem, name=""), layer_mapping)
+            if key not in costed:
+                costed[key] = simulate_layer(problem, target, phase=phase, engine=engine, mapping=layer_mapping)
+            result = dataclasses.replace(costed[key], name=problem.name)
+        else:
+            result = simulate_layer(problem, target, phase=phase, engine=engine, mapping=layer_mapping)
         if isinstance(problem, GemmProblem):
             free[problem.name] = result.cycles
         elif problem.fused_into is not None:

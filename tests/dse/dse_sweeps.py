@@ -1,0 +1,25 @@
+"""The sweep files the DSE tests share."""
+
+SMALL_SWEEP = """\
+name: mlp_small
+base: bitmod
+hardware:
+  pe_array.rows: [8, 16, 32]
+  pe_array.cols: [8, 16]
+  dram.bandwidth: [16B/cycle, 32B/cycle]
+quantisation:
+  formats: [[int8], [int4, int8], [bitmod4, int8]]
+  group_size: [32, null]
+  bit_budget: [null, 6.0]
+workloads:
+  - {model: mlp}
+objectives: [latency, energy, accuracy]
+constraints:
+  area: {max: 1.0}
+"""
+
+# 576 points, for the crash test: long enough to be killed in the middle of.
+CRASH_SWEEP = SMALL_SWEEP.replace("name: mlp_small", "name: mlp_crash").replace(
+    "pe_array.rows: [8, 16, 32]", "pe_array.rows: [4, 8, 16, 32, 64, 128]").replace(
+    "pe_array.cols: [8, 16]", "pe_array.cols: [4, 8, 16, 32]").replace(
+    "formats: [[int8], [int4, int8], [bitmod4, int8]]", "formats: [[int8], [int6], [int4, int8]]")
