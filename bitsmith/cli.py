@@ -12,11 +12,13 @@ from rich.console import Console
 from rich.table import Table
 
 from bitsmith.cli_options import AllLayers, Batch, ModelArg, ModelOrGraphArg, Phase, SeqLen, check_phase, load_graph
+from bitsmith.compare_cli import compare_command
 from bitsmith.compile_cli import compile_command
 from bitsmith.explore_cli import explore_command
 from bitsmith.ir.errors import BitsmithError
 from bitsmith.report_cli import report_command
 from bitsmith.reproduce_cli import reproduce_command
+from bitsmith.run_cli import run_command
 from bitsmith.simulate_cli import simulate_command
 from bitsmith.targets_cli import targets_app
 from bitsmith.trace_cli import trace_command
@@ -157,6 +159,8 @@ app.command("trace")(trace_command)
 app.command("reproduce")(reproduce_command)
 app.command("explore")(explore_command)
 app.command("report")(report_command)
+app.command("run")(run_command)
+app.command("compare")(compare_command)
 
 
 @app.command()
