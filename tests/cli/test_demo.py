@@ -23,3 +23,8 @@ def test_demo_checks_the_ir_then_compiles_simulates_and_judges_minilm() -> None:
     assert budgeted.cycles < default.cycles  # fewer weight bits, fewer bit-serial cycles
     printed = out.getvalue()
     assert "MiniLM compiled for bitmod" in printed and f"{default.cycles:,}" in printed
+    comparison = result.comparison  # the default compile, measured on this CPU through TVM
+    assert comparison.check.ok and comparison.accelerator == "bitmod"
+    assert sum(row.op == "linear" for row in comparison.layers) == 36  # and the six attention nodes
+    assert all(row.measured_s > 0 and row.sim_cycles > 0 for row in comparison.layers)
+    assert "vs cpu (TVM, measured)" in printed
