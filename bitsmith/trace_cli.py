@@ -3,8 +3,9 @@
 Runs the `trace` engine and shows, for a window of cycles, what each unit does: a
 strip per unit (one character per cycle, or per bucket of cycles when the window
 is wider than the terminal), the list of busy intervals with the step each belongs
-to, and the layer's totals. `--png` draws the same window as a timeline. The
-engine streams its events; only those inside the window are kept.
+to, and the layer's totals. `--png` draws the same window as a timeline; `--step`
+walks it interactively instead (trace_stepper.py). The engine streams its events;
+only those inside the window are kept.
 """
 
 from __future__ import annotations
@@ -99,14 +100,27 @@ def trace_command(
     phase: Annotated[str, typer.Option("--phase", help="Array arrangement: 'prefill' or 'decode'.")] = "prefill",
     cycles: Annotated[str | None, typer.Option("--cycles", help="Window A:B of cycles to show (default: all).")] = None,
     png: Annotated[Path | None, typer.Option("--png", help="Also save the window as a timeline PNG.")] = None,
+    step: Annotated[bool, typer.Option("--step", help="Step through the cycles in this terminal (left/right: a "
+                                       "cycle, n/p: next/previous change, g: jump, q: quit); --cycles A: "
+                                       "start at A.")] = False,
 ) -> None:
     """Show a small GEMM on an accelerator cycle by cycle: which unit does what, when."""
     from bitsmith.simulator.engines import simulate_layer
     from bitsmith.simulator.simulate import accelerator
 
     m, n, k = parse_gemm(gemm)
+    if step and png is not None:
+        raise typer.BadParameter("--png draws a fixed window; it does not go with --step", param_hint="--png")
     accel = accelerator(target)
     problem = gemm_problem(accel, m, n, k, fmt, group_size)
+    if step:
+        from bitsmith.report_html.timeline import record_timeline
+        from bitsmith.trace_stepper import require_terminal, step_through
+
+        require_terminal()
+        timeline = record_timeline(problem, accel, phase=phase)
+        step_through(timeline, parse_window(cycles, timeline.cycles)[0], console)
+        return
     result = simulate_layer(problem, accel, phase=phase)  # the totals first, to size the window
     start, end = parse_window(cycles, result.cycles)
     recorder = WindowRecorder(start, end, columns=max(20, console.width - 26))
