@@ -10,16 +10,23 @@ BitMoD and MixPE, FACTS §5):
 
 `l` runs over the L elements of a block (`packing` module docstring), so `p` and
 `q` are L independent accumulators per row: no loop-carried dependency on one
-register, and the unpack of a word vector has the same shift in every lane.
+register, and the unpack of a word vector is one shift (uniform for interleaved
+slices, per lane for sequential ones) and one mask.
 `value` is the code sign-extended (signed integers), the code itself (unsigned),
 or `table[format_id, code]` (every other format and mixture), minus the zero point
 for asymmetric integers.
 
 Schedule (`KernelSchedule`): rows of W in tiles of `rows` per parallel task;
 within a row, `p` and `q` live in registers ("local"), the block's L lanes are
-split into vectors of the narrowest slice's words per block (16 uint32 words =
-one 512-bit vector on AVX-512) and the rest unrolled; the activation rows `m`
-loop inside the row tile, so a decoded word is reused from L1 across them.
+split into vectors of `KernelShape.lanes` (16 float32 = one 512-bit vector on
+AVX-512 for every width at groups >= 64) and the rest unrolled; the activation
+rows `m` loop inside the row tile, so a decoded word is reused from L1 across them.
+
+This is the exact path (float activations), and the only one for real-valued
+tables (NF4) and non-integer formats wider than 4 bits (FP6, FP8). Integer
+formats, and integer-valued tables such as FP4 and BitMoD, also have the
+integer-accumulating paths, chosen by the packed layout: `int_kernels` (int8
+activations on VNNI) and, for integers, `lut`.
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ from dataclasses import dataclass
 import tvm
 from tvm import te, tirx
 
-from bitsmith.backends.tvm.packing import WORD_BITS, PackedWeight, slice_widths
+from bitsmith.backends.tvm.int_kernels import divisor_at_most, integer_kernel, vnni_operand
+from bitsmith.backends.tvm.lut import lut_operand
+from bitsmith.backends.tvm.packing import MAX_LANES, WORD_BITS, PackedWeight, slice_order, slice_widths
 
 
 @dataclass(frozen=True)
@@ -47,29 +56,45 @@ class KernelShape:
     formats: int
     zero_points: bool
     bias: bool
+    layout: str = "blocked"  # the packed layout, which selects the kernel path
+    offset: int = 0  # subtracted from an integer layout's codes u (or their table values)
+    code_values: tuple[int, ...] = ()  # "vnni" with integer-valued tables: IntegerTable.values
 
     @classmethod
     def of(cls, packed: PackedWeight, m: int, *, bias: bool) -> KernelShape:
         return cls(m=m, n=packed.n, k=packed.k, k_padded=packed.k_padded, bits=packed.bits, block=packed.block,
                    group=packed.group, arithmetic=packed.arithmetic, formats=len(packed.formats),
-                   zero_points=packed.zero_points is not None, bias=bias)
+                   zero_points=packed.zero_points is not None, bias=bias, layout=packed.layout,
+                   offset=packed.offset if packed.layout != "blocked" else 0,
+                   code_values=packed.integer_table.values if packed.layout == "vnni" and packed.integer_table
+                   else ())
 
     @property
     def lanes(self) -> int:
-        """Words per block of the narrowest slice: the vector width over `l`."""
-        return self.block * slice_widths(self.bits)[-1] // WORD_BITS
+        """The vector width over `l`: 16 float32 lanes (one 512-bit vector) unless a
+        slice's uniform unpack is shorter (B words interleaved, or e elements of
+        one word in order: `packing.slice_order`)."""
+        widths = (max(self.block * c // WORD_BITS, WORD_BITS // c) for c in slice_widths(self.bits))
+        return min(MAX_LANES, self.block, *widths)
 
 
 @dataclass(frozen=True)
 class KernelSchedule:
-    """The tunable choices: rows of W per parallel task."""
+    """The tunable choice: rows of W per parallel task (the integer paths round
+    it to tiles of 16, interleaved in the inner loop; `tuning` searches it)."""
 
     rows: int = 4
 
 
 def linear_kernel(shape: KernelShape, schedule: KernelSchedule) -> tvm.IRModule:
     """The scheduled kernel as an IRModule with one PrimFunc, `main`, taking
-    (x, codes per slice, scales, [format_ids, table], [zero_points], [bias], y)."""
+    (x, `PackedWeight.arrays()` in order, [bias], y). The packed layout picks the
+    path: "blocked" this module's float kernel, "vnni" the int8 dot-product
+    kernel (`int_kernels`), "lut" the table-lookup kernel (`lut`)."""
+    if shape.layout == "vnni":
+        return integer_kernel(shape, schedule.rows, vnni_operand)
+    if shape.layout == "lut":
+        return integer_kernel(shape, schedule.rows, lut_operand)
     tensors = _compute(shape)
     sch = tvm.s_tir.Schedule(te.create_prim_func(tensors))
     _schedule(sch, shape, schedule)
@@ -126,9 +151,12 @@ def _code(slices, bits: int, row, blk, lane, block: int):
     """The uint32 code of element (row, blk*block + lane), assembled from its slices."""
     code, off = None, 0
     for c, words in zip(slice_widths(bits), slices, strict=True):
-        lanes = block * c // WORD_BITS
-        word = words[row, blk * lanes + lane % lanes]
-        part = (word >> ((lane // lanes) * c).astype("uint32")) & tirx.const((1 << c) - 1, "uint32")
+        lanes, per_word = block * c // WORD_BITS, WORD_BITS // c
+        if slice_order(c, block) == "sequential":
+            word, field = words[row, blk * lanes + lane // per_word], lane % per_word
+        else:
+            word, field = words[row, blk * lanes + lane % lanes], lane // lanes
+        part = (word >> (field * c).astype("uint32")) & tirx.const((1 << c) - 1, "uint32")
         part = part << tirx.const(off, "uint32") if off else part
         code = part if code is None else code | part
         off += c
@@ -139,7 +167,7 @@ def _schedule(sch: tvm.s_tir.Schedule, shape: KernelShape, schedule: KernelSched
     """Parallel row tiles; p and q in registers, vectorised over block lanes."""
     acc, q, p = sch.get_sblock("acc"), sch.get_sblock("q"), sch.get_sblock("p")
     i, j, _ = sch.get_loops(acc)
-    rows = _divisor_at_most(shape.n, schedule.rows)
+    rows = divisor_at_most(shape.n, schedule.rows)
     j_outer, j_inner = sch.split(j, [None, rows])
     sch.reorder(j_outer, j_inner, i)
     sch.parallel(j_outer)
@@ -171,7 +199,3 @@ def _vectorise_lanes(sch: tvm.s_tir.Schedule, block, lanes: int, *, reduction_in
     sch.unroll(outer)
     sch.vectorize(inner)
     return red if reduction_inside else outer
-
-
-def _divisor_at_most(n: int, limit: int) -> int:
-    return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)

@@ -1,9 +1,12 @@
 """Compile, run and time packed linear kernels on this CPU.
 
 `host_target()` is LLVM for this machine's CPU (LLVM's own detection, so AVX-512
-and VNNI are used where present). Compiled kernels are cached per (shape,
-schedule, target) for the life of the process: a model with repeated layer
-shapes, or a test session, compiles each kernel once. `measure` is TVM's time
+and VNNI are used where present); `supports` says whether a packed layout's
+kernel runs on a target: the integer layouts call AVX-512 VNNI (and VBMI)
+instructions by name, so a CPU without them is refused up front rather than
+failing in LLVM. Compiled kernels are cached per (shape, schedule, target) for
+the life of the process: a model with repeated layer shapes, or a test session,
+compiles each kernel once. `measure` is TVM's time
 evaluator: one warm-up call, then `repeat` timings of at least `min_repeat_ms`
 each; the median is reported because other processes on a shared machine make
 the mean and the minimum unstable.
@@ -27,6 +30,24 @@ from bitsmith.backends.tvm.packing import PackedWeight
 def host_target() -> tvm.target.Target:
     """LLVM for the host CPU, e.g. {"kind": "llvm", "mcpu": "znver4"}."""
     return tvm.target.Target({"kind": "llvm", "mcpu": codegen.llvm_get_system_cpu()})
+
+
+LAYOUT_FEATURES = {"blocked": (), "vnni": ("avx512bw", "avx512vnni"),
+                   "lut": ("avx512bw", "avx512vnni", "avx512vbmi")}
+TABLE_FEATURE = "avx512vbmi"  # vpermb, for "vnni" weights with integer-valued tables
+
+
+def required_features(packed: PackedWeight) -> tuple[str, ...]:
+    """The CPU features the kernel for `packed` emits instructions of."""
+    table = packed.layout == "vnni" and packed.integer_table is not None
+    return LAYOUT_FEATURES[packed.layout] + ((TABLE_FEATURE,) if table else ())
+
+
+def supports(layout: str | PackedWeight, target: tvm.target.Target | None = None) -> bool:
+    """Whether a layout's kernel (or the kernel for one packed weight) runs on
+    `target` (default: this host)."""
+    features = LAYOUT_FEATURES[layout] if isinstance(layout, str) else required_features(layout)
+    return codegen.llvm_cpu_has_features(list(features), target or host_target())
 
 
 @cache
@@ -54,7 +75,11 @@ class PackedLinear:
         self.shape = KernelShape.of(packed, m, bias=bias is not None)
         self.schedule = schedule
         self.device = tvm.cpu()
-        self.module = compile_kernel(self.shape, schedule, str(target or host_target()))
+        target = target or host_target()
+        if not supports(packed, target):
+            raise ValueError(f"{packed.name}: the {packed.layout} layout's kernel needs "
+                             f"{', '.join(required_features(packed))}, which {target} lacks")
+        self.module = compile_kernel(self.shape, schedule, str(target))
         arrays = list(packed.arrays().values()) + ([] if bias is None else [np.asarray(bias, np.float32)])
         self._weights = [tvm.runtime.tensor(np.ascontiguousarray(a), self.device) for a in arrays]
         self._out = tvm.runtime.empty((m, packed.n), "float32", self.device)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bitsmith.backends.tvm.kernels import KernelSchedule
+from bitsmith.backends.tvm.kernels import KernelSchedule, KernelShape
 from bitsmith.backends.tvm.packing import pack_weight
 from bitsmith.backends.tvm.runtime import PackedLinear
 from bitsmith.ir.formats.quantize import quantize
@@ -43,6 +43,15 @@ def test_gemv_matches_dequantized_weights(scheme: str) -> None:
 ])
 def test_gemm_other_layouts(scheme: str, options: dict) -> None:
     _check(scheme, 24, 256, 3, **options)
+
+
+@pytest.mark.parametrize("scheme", ["int3_sym", "int5_sym", "int6_sym", "int7_sym"])
+def test_odd_widths_keep_16_lanes_at_group_128(scheme: str) -> None:
+    """Their narrow slices are stored in order (`packing.slice_order`), so the
+    float kernel still runs 16-lane vectors instead of 4 (W3 was ~3x slower)."""
+    spec = quantize(np.ones((16, 256), np.float32), scheme, group_size=128)
+    assert KernelShape.of(pack_weight(spec, "w"), 1, bias=False).lanes == 16
+    _check(scheme, 16, 256, 2, group_size=128)
 
 
 def test_padded_k_and_no_bias() -> None:

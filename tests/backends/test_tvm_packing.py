@@ -13,6 +13,7 @@ from bitsmith.backends.tvm.packing import (
     PackingError,
     dequantize_packed,
     pack_weight,
+    slice_order,
     slice_widths,
     unpack_codes,
 )
@@ -34,12 +35,13 @@ def _assert_dequantizes(spec: QuantSpec, name: str = "w") -> None:
 
 
 @st.composite
-def raw_specs(draw: st.DrawFn) -> QuantSpec:
-    """A spec with arbitrary codes (every code of the format, reserved ones too)."""
+def raw_specs(draw: st.DrawFn, *, integer_layout: bool = False) -> QuantSpec:
+    """A spec with arbitrary codes (every code of the format, reserved ones too);
+    for the integer layouts, 16 rows and groups of a multiple of 32."""
     bits = draw(st.integers(2, 8))
     fmt = draw(st.sampled_from([f"int{bits}", f"int{bits}_sym", f"uint{bits}"]))
-    n = draw(st.integers(1, 3))
-    per_word = 32 // slice_widths(bits)[-1]
+    n = 16 if integer_layout else draw(st.integers(1, 3))
+    per_word = 32 if integer_layout else 32 // slice_widths(bits)[-1]
     group = per_word * draw(st.sampled_from([1, 2, 4]))
     k = group * draw(st.integers(1, 3))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
@@ -65,6 +67,14 @@ def test_unpack_inverts_pack(spec: QuantSpec) -> None:
     _assert_dequantizes(spec)
 
 
+@settings(max_examples=40, deadline=None)
+@given(raw_specs(integer_layout=True), st.sampled_from(["vnni", "lut"]))
+def test_integer_layouts_unpack_to_the_same_codes(spec: QuantSpec, layout: str) -> None:
+    packed = pack_weight(spec, "w", layout=layout)
+    np.testing.assert_array_equal(unpack_codes(packed), _canonical(spec))
+    np.testing.assert_allclose(dequantize_packed(packed), dequantize_packed(pack_weight(spec, "w")))
+
+
 @pytest.mark.parametrize("bits, widths", [(2, (2,)), (3, (2, 1)), (4, (4,)), (5, (4, 1)), (6, (4, 2)),
                                           (7, (4, 2, 1)), (8, (8,))])
 def test_slices_are_the_binary_digits(bits: int, widths: tuple[int, ...]) -> None:
@@ -80,6 +90,41 @@ def test_bit_order_matches_the_diagram() -> None:
     (words,) = pack_weight(spec, "w").slices
     assert words.shape == (1, 16)
     assert words[0, 5] == 0b0110 << 12 and np.count_nonzero(words) == 1
+
+
+def _one_code(fmt: str, k: int, n: int = 1, row: int = 0, col: int = 0, code: int = 0b0110) -> QuantSpec:
+    codes = np.zeros((n, k), np.uint8)
+    codes[row, col] = code
+    return QuantSpec(fmt, (n, k), 1, "group", k, (fmt,), codes=codes,
+                     format_ids=np.zeros((n, 1), np.uint8), scales=np.ones((n, 1), np.float32))
+
+
+def test_vnni_bit_order_matches_the_diagram() -> None:
+    """c = 4: element k = 6 of row 3 is quad 1, byte 2: the high nibble of byte 2."""
+    (words,) = pack_weight(_one_code("uint4", 32, n=16, row=3, col=6), "w", layout="vnni").slices
+    assert words.shape == (1, 4, 16)
+    assert words[0, 0, 3] == 0b0110 << (8 * 2 + 4) and np.count_nonzero(words) == 1
+
+
+def test_lut_bit_order_matches_the_diagram() -> None:
+    """Element k = 16 + 4*2 + 1 of a word: group 2's index, high nibble, bit 1."""
+    planes = pack_weight(_one_code("uint4", 32, n=16, col=25, code=0b0101), "w", layout="lut").slices
+    expected_bit = 8 * 2 + 4 + 1
+    assert [int(p[0, 0, 0]) for p in planes] == [1 << expected_bit, 0, 1 << expected_bit, 0]
+
+
+def test_narrow_slices_are_sequential_so_w3_keeps_16_lanes() -> None:
+    """W3 at group 128: the 2-bit slice has 8 words per block, the 1-bit slice 4;
+    both are stored in order (element r in word r // e) and read as 16 lanes."""
+    assert slice_order(2, 128) == slice_order(1, 128) == "sequential"
+    assert slice_order(4, 128) == slice_order(8, 128) == "interleaved"
+    two, one = pack_weight(_one_code("uint3", 128, col=37, code=0b101), "w").slices
+    assert two[0, 37 // 16] == 0b01 << 2 * (37 % 16) and one[0, 1] == 1 << (37 % 32)
+
+
+def test_unknown_layout_is_one_line_error() -> None:
+    with pytest.raises(PackingError, match="weight w: unknown layout 'nibbles'; known: blocked, vnni, lut"):
+        pack_weight(_one_code("uint4", 32), "w", layout="nibbles")
 
 
 @pytest.mark.parametrize("scheme, options", [
