@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv clean browser
+.PHONY: demo test venv clean browser docs
 
 demo: $(STAMP)
 	$(VENV)/bin/bitsmith demo
@@ -23,6 +23,12 @@ browser:
 	else echo "make browser: no chromium and no root apt-get; the browser tests will skip"; fi
 
 venv: $(STAMP)
+
+# The documentation site: the reference pages regenerated from the code, then built
+# strictly (any warning, a broken link included, fails) into site/.
+docs: $(STAMP)
+	$(VENV)/bin/python -m bitsmith.docs_gen
+	$(VENV)/bin/mkdocs build --strict
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)

@@ -51,35 +51,15 @@ def models() -> None:
 @app.command()
 def formats() -> None:
     """List every number format: bits, family, value grid (or range), and what it is."""
-    from bitsmith.ir.formats import MIXTURES, format_names, get_format
-    from bitsmith.ir.formats.schemes import MX_FORMATS, OLIVE_SCHEMES
-    from bitsmith.summary import grid_text
+    from bitsmith.summary import format_tables
 
-    table = Table(title="bitsmith number formats (values in the format's own units, before scaling)")
-    table.add_column("name")
-    table.add_column("bits", justify="right")
-    table.add_column("family")
-    table.add_column("values", overflow="fold")
-    table.add_column("description", overflow="fold")
-    for name in format_names():
-        fmt = get_format(name)
-        table.add_row(name, str(fmt.bits), fmt.family, grid_text(fmt.grid), fmt.description)
-    console.print(table)
-    mixtures = Table(title="per-group mixtures (each group takes the candidate with the least error)")
-    mixtures.add_column("name")
-    mixtures.add_column("candidates")
-    for name, members in MIXTURES.items():
-        mixtures.add_row(name, ", ".join(members))
-    console.print(mixtures)
-    schemes = Table(title="block and outlier schemes (also accepted by `bitsmith quantize --format`)")
-    schemes.add_column("name")
-    schemes.add_column("elements")
-    schemes.add_column("scale")
-    for name, (element, _) in MX_FORMATS.items():
-        schemes.add_row(name, element, "E8M0 power of two per block of 32 (OCP MX v1.0)")
-    for name, bits in OLIVE_SCHEMES.items():
-        schemes.add_row(name, f"int{bits}_sym + olive_abfloat{bits} outlier-victim pairs", "max|mean ± 3σ| per group")
-    console.print(schemes)
+    for title, columns, rows in format_tables():
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column, justify="right" if column == "bits" else "left", overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
 
 
 @app.command()

@@ -1,10 +1,12 @@
 """`bitsmith compare`: the accelerator the simulator predicts beside the CPU (or
 GPU) TVM measures, layer by layer, on the same compiled graph
 (`bitsmith.comparison`). Outputs that differ from the interpreter are reported
-after the table and end the command with exit status 1."""
+after the table and end the command with exit status 1, after `--json` is
+written: a failed check is a result worth keeping too."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -26,6 +28,7 @@ def compare_command(
     phase: Phase = "prefill",
     repeat: Repeat = 7,
     all_layers: AllLayers = False,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also save the comparison as JSON, for `bitsmith report`.")] = None,
 ) -> None:
     """Simulate MODEL on accelerator TARGET and time the same graph on BACKEND with TVM, per layer."""
     from bitsmith.comparison import compare
@@ -35,5 +38,8 @@ def compare_command(
         report = compare(model, target, backend, scheme=scheme, group_size=group_size, seq_len=seq_len,
                          phase=phase, repeat=repeat)
     report.print(console, max_rows=None if all_layers else 40)
+    if json_path is not None:
+        json_path.write_text(report.to_json())
+        console.print(f"wrote {json_path}")
     if not report.check.ok:
         raise typer.Exit(1)

@@ -14,11 +14,17 @@ where the accelerator's array does the work.
 `model_and_inputs` is the shared first step with `bitsmith run`: a zoo model
 comes with its example inputs; a saved graph gets placeholder inputs
 (`graph_runtime.placeholder_inputs`).
+
+A report saves as JSON (`to_json`, `bitsmith compare --json`) and reads back
+(`from_json`), so a measurement taken once, on the machine that has the CPU or
+GPU, can be shown later by `bitsmith report` anywhere. The document names its
+kind (`"kind": "comparison"`) so a reader can tell it from other results.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from rich.console import Console
@@ -30,6 +36,7 @@ from bitsmith.ir.graph import Graph
 from bitsmith.simulator.report import SimReport
 
 BACKEND_DEVICES = {"cpu": "cpu", "cuda": "cuda"}
+COMPARISON_KIND = "comparison"
 
 
 def model_and_inputs(model: str, *, seq_len: int | None = None, phase: str = "prefill"
@@ -79,6 +86,32 @@ class ComparisonReport:
     measured_total_s: float  # the whole model in one call
     check: Check  # the backend's outputs against interpret
 
+    @property
+    def sim_gemm_s(self) -> float:
+        """Simulated seconds of the GEMM layers (the rows), summed."""
+        return sum(r.sim_s for r in self.layers)
+
+    @property
+    def measured_gemm_s(self) -> float:
+        """Measured seconds of the GEMM layers, each timed alone, summed."""
+        return sum(r.measured_s for r in self.layers)
+
+    def to_json(self) -> str:
+        document = {"kind": COMPARISON_KIND, **asdict(self)}
+        return json.dumps(document, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> ComparisonReport:
+        """A report saved by `to_json`; a document of another kind is a BitsmithError."""
+        document = json.loads(text)
+        if not isinstance(document, dict) or document.pop("kind", None) != COMPARISON_KIND:
+            raise BitsmithError("not a comparison saved by `bitsmith compare --json`")
+        try:
+            layers = tuple(LayerComparison(**row) for row in document.pop("layers"))
+            return cls(layers=layers, check=Check(**document.pop("check")), **document)
+        except (KeyError, TypeError) as error:
+            raise BitsmithError(f"a comparison with missing or unknown fields ({error})") from None
+
     def print(self, console: Console, *, max_rows: int | None = 40) -> None:
         table = Table(title=f"{self.graph}: {self.accelerator} (simulated, {self.clock_hz / 1e9:g} GHz) "
                             f"vs {self.backend} (TVM, measured)")
@@ -90,8 +123,7 @@ class ComparisonReport:
                           f"{row.measured_s * 1e6:,.2f}", f"{row.speedup:,.3g}x")
         if max_rows is not None and len(self.layers) > max_rows:
             table.caption = f"{len(self.layers) - max_rows} more layers"
-        sim = sum(r.sim_s for r in self.layers)
-        measured = sum(r.measured_s for r in self.layers)
+        sim, measured = self.sim_gemm_s, self.measured_gemm_s
         table.add_section()
         table.add_row("GEMM layers", "", "", f"{sum(r.sim_cycles for r in self.layers):,}", f"{sim * 1e6:,.2f}",
                       f"{measured * 1e6:,.2f}", f"{measured / sim:,.3g}x" if sim else "-")

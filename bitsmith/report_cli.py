@@ -1,8 +1,10 @@
 """`bitsmith report`: one self-contained HTML page of a result, to open anywhere.
 
 RESULT is a compiled model (`bitsmith compile -o`), a simulation report
-(`bitsmith simulate --json`) or a CSV of design points; report_html/inputs.py says
-how each is read and report_html/page.py what the page holds.
+(`bitsmith simulate --json`), a CSV of design points, a DSE results store
+(`bitsmith explore --store`) or a comparison (`bitsmith compare --json`);
+report_html/inputs.py says how each is read and report_html/page.py what the page
+holds.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ def parse_pairs(texts: list[str], separator: str, option: str) -> dict[str, str]
 
 def report_command(
     result: Annotated[Path, typer.Argument(help="A compiled model (.json), a simulation report (--json of "
-                                                "`bitsmith simulate`) or design points (.csv).")],
+                                                "`bitsmith simulate`), design points (.csv), a DSE results store "
+                                                "(`bitsmith explore --store`) or a comparison (--json of "
+                                                "`bitsmith compare`).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the HTML page.")],
     gemm: Annotated[str | None, typer.Option("--gemm", help="Timeline of this GEMM, MxNxK (default: the model's "
                                                             "smallest GEMM layer).")] = None,
@@ -39,11 +43,13 @@ def report_command(
                                                        "model, NAME=VALUE (e.g. cosine=0.9856); repeatable.")] = None,
     objective: Annotated[list[str] | None, typer.Option("--objective", help="Design points: a column and its sense, "
                                                         "NAME:min or NAME:max; repeatable, the first two are "
-                                                        "plotted.")] = None,
+                                                        "plotted (default for a store: its sweep's "
+                                                        "objectives).")] = None,
     engine: Annotated[str, typer.Option("--engine", "-e", help="Engine simulating a compiled model: 'fast' or "
                                                                "'trace'.")] = "fast",
 ) -> None:
-    """Write an HTML report of RESULT: per-layer table, energy and area, roofline, a per-cycle timeline, Pareto front."""
+    """Write an HTML report of RESULT: per-layer table, energy and area, roofline, a per-cycle timeline, Pareto
+    front, simulated against measured."""
     from bitsmith.ir.errors import BitsmithError
     from bitsmith.report_html.inputs import gemm_timeline, load_result
     from bitsmith.report_html.page import build_report
@@ -55,6 +61,7 @@ def report_command(
     objectives = parse_pairs(objective or [], ":", "--objective")
     with console.status(f"reading {result} ..."):
         loaded = load_result(result, engine=engine)
+    objectives = objectives or loaded.objectives or {}
     if loaded.design_points is not None:
         if not objectives:
             raise BitsmithError(f"{result}: design points need --objective NAME:min|max (columns: "
@@ -67,7 +74,8 @@ def report_command(
     with console.status("tracing the timeline ..."):
         timeline = gemm_timeline(loaded, shape, target)
     page = build_report(loaded.report, problems=loaded.problems, timeline=timeline, accuracy=figures,
-                        design_points=loaded.design_points, objectives=objectives)
+                        design_points=loaded.design_points, objectives=objectives, design_note=loaded.design_note,
+                        comparison=loaded.comparison, title=loaded.title)
     output.write_text(page, encoding="utf-8")
     shown = f"; timeline: {timeline.title}, {timeline.cycles:,} cycles" if timeline is not None else ""
     console.print(f"wrote {output} ({len(page.encode()) / 1024:,.0f} KiB{shown})", highlight=False)

@@ -1,4 +1,6 @@
-"""Rich tables that describe a lowered graph: what `bitsmith lower` and `show` print."""
+"""Rich tables that describe a lowered graph: what `bitsmith lower` and `show` print;
+and the rows of the number-format tables, which `bitsmith formats` prints and the
+documentation's format reference (bitsmith.docs_gen) writes as markdown."""
 
 from __future__ import annotations
 
@@ -51,3 +53,25 @@ def print_summary(graph: Graph, console: Console, max_layers: int | None = 40) -
     if len(layers) < len(stats.layers):
         table.caption = f"{len(stats.layers) - len(layers)} more layers (use --all-layers)"
     console.print(table)
+
+
+def format_tables() -> list[tuple[str, tuple[str, ...], list[tuple[str, ...]]]]:
+    """(title, columns, rows) of every registered format, the per-group mixtures,
+    and the block (MX) and outlier (OliVe) schemes."""
+    from bitsmith.ir.formats import MIXTURES, format_names, get_format
+    from bitsmith.ir.formats.schemes import MX_FORMATS, OLIVE_SCHEMES
+
+    formats = [(name, str(fmt.bits), fmt.family, grid_text(fmt.grid), fmt.description)
+               for name, fmt in ((name, get_format(name)) for name in format_names())]
+    mixtures = [(name, ", ".join(members)) for name, members in MIXTURES.items()]
+    schemes = [(name, element, "E8M0 power of two per block of 32 (OCP MX v1.0)")
+               for name, (element, _) in MX_FORMATS.items()]
+    schemes += [(name, f"int{bits}_sym + olive_abfloat{bits} outlier-victim pairs", "max|mean ± 3σ| per group")
+                for name, bits in OLIVE_SCHEMES.items()]
+    return [
+        ("bitsmith number formats (values in the format's own units, before scaling)",
+         ("name", "bits", "family", "values", "description"), formats),
+        ("per-group mixtures (each group takes the candidate with the least error)", ("name", "candidates"), mixtures),
+        ("block and outlier schemes (also accepted by `bitsmith quantize --format`)",
+         ("name", "elements", "scale"), schemes),
+    ]

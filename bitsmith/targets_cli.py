@@ -29,16 +29,28 @@ def overview(ctx: typer.Context) -> None:
     """With no command: a table of the shipped targets."""
     if ctx.invoked_subcommand is not None:
         return
+    table = Table(title="bitsmith targets (bitsmith targets show NAME for details)")
+    for column in TARGET_COLUMNS:
+        table.add_column(column)
+    for row in target_rows():
+        table.add_row(*row)
+    console.print(table)
+
+
+TARGET_COLUMNS = ("name", "kind", "PE", "array", "clock", "formats", "description")
+
+
+def target_rows() -> list[tuple[str, ...]]:
+    """One row of TARGET_COLUMNS per shipped target: the overview table, and the
+    documentation's target table (bitsmith.docs_gen)."""
     from bitsmith.targets import list_targets, load_target
 
-    table = Table(title="bitsmith targets (bitsmith targets show NAME for details)")
-    for column in ("name", "kind", "PE", "array", "clock", "formats", "description"):
-        table.add_column(column)
+    rows = []
     for name in list_targets():
         target = load_target(name)
-        table.add_row(name, target.kind, _pe_text(target), _array_text(target), _clock_text(target),
-                      _formats_text(target), target.description)
-    console.print(table)
+        rows.append((name, target.kind, _pe_text(target), _array_text(target), _clock_text(target),
+                     _formats_text(target), target.description))
+    return rows
 
 
 @targets_app.command()

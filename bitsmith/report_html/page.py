@@ -12,11 +12,16 @@ import html
 from collections.abc import Mapping, Sequence
 from importlib import resources
 
+from typing import TYPE_CHECKING
+
 from bitsmith.report_html.pareto import Row, pareto_section
 from bitsmith.report_html.sections import breakdown_section, layer_section, plot_section, summary_section
 from bitsmith.report_html.timeline import Timeline
 from bitsmith.simulator.problem import LayerProblem
 from bitsmith.simulator.report import SimReport
+
+if TYPE_CHECKING:
+    from bitsmith.comparison import ComparisonReport
 
 TIMELINE_CONTROLS = """
 <p id="tl-title"></p>
@@ -55,12 +60,14 @@ def timeline_section(timeline: Timeline) -> str:
 def build_report(report: SimReport | None, *, problems: Mapping[str, LayerProblem] | None = None,
                  timeline: Timeline | None = None, accuracy: Mapping[str, float] | None = None,
                  design_points: Sequence[Row] | None = None, objectives: Mapping[str, str] | None = None,
+                 design_note: str | None = None, comparison: ComparisonReport | None = None,
                  title: str | None = None) -> str:
-    """The whole page. `report`: a simulated model (None for a design-space report
-    alone); `problems`: its layer problems by name, for formats and bits;
-    `timeline`: one GEMM's cycles; `accuracy`: figures shown beside the cost;
-    `design_points` with `objectives`: design points and the sense of each
-    objective, for the Pareto front."""
+    """The whole page. `report`: a simulated model (None for a design-space or
+    comparison report alone); `problems`: its layer problems by name, for formats
+    and bits; `timeline`: one GEMM's cycles; `accuracy`: figures shown beside the
+    cost; `design_points` with `objectives`: design points and the sense of each
+    objective, for the Pareto front (`design_note`: a line above it, e.g. what a
+    sweep left out); `comparison`: simulated against measured, per layer."""
     sections: list[tuple[str, str, str]] = []
     if report is not None:
         title = title or f"{report.graph} on {report.target}"
@@ -75,8 +82,14 @@ def build_report(report: SimReport | None, *, problems: Mapping[str, LayerProble
         ]
     if timeline is not None:
         sections.append(("timeline", "Per-cycle timeline", timeline_section(timeline)))
+    if comparison is not None:
+        from bitsmith.report_html.comparison import comparison_section
+
+        sections.append(("comparison", "Simulated against measured", comparison_section(comparison)))
     if design_points is not None:
-        sections.append(("pareto", "Design space: Pareto front", pareto_section(design_points, objectives or {})))
+        note = f"<p>{html.escape(design_note)}</p>" if design_note else ""
+        sections.append(("pareto", "Design space: Pareto front", note + pareto_section(design_points,
+                                                                                       objectives or {})))
     title = title or "bitsmith report"
     subtitle = (f"{report.phase} phase, {report.engine} engine, clock {report.clock_hz / 1e9:g} GHz"
                 if report is not None else "")
