@@ -70,7 +70,7 @@ Sensitivity = Literal["activation", "fisher"]
 FisherLoss = Literal["output_change", "softmax_kl"]  # ||Δf||², or the KL of softmax(f) (passes/fisher.py)
 
 
-def calibrate(graph: Graph, inputs: ExampleInputs, *, sensitivity: Sensitivity = "activation", samples: int = 32,
+def calibrate(graph: Graph, inputs: ExampleInputs, *, sensitivity: Sensitivity = "activation", samples: int = 8,
               seed: int = 0, loss: FisherLoss = "output_change") -> Calibration:
     """Run `graph` on `inputs` node by node and collect its `Calibration`; with
     sensitivity "fisher", also each weight's Fisher diagonal from `samples` random
