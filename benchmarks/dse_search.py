@@ -4,7 +4,7 @@ exhaustive front.
 1. The shipped example sweeps (llama-tiny prefill; shape-only Llama-2-7B decode),
    their first 1000 points on local processes (one per core), timed end to end
    (lowering, worker start, evaluation, store), with the load average beside it.
-2. On a space of a few thousand points (the llama-tiny example, 2,304 points),
+2. On a space of a few thousand points (the llama-tiny example, 2,160 points),
    the exhaustive front's hypervolume over (latency, energy, -accuracy), each
    scaled to the space's range, reference point 1.1, against NSGA-II's with at
    most 20% of the points evaluated, for several seeds.

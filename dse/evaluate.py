@@ -5,11 +5,15 @@ workloads, accuracy proxy) and each workload's lowered, canonical graph, which
 the sweep computes once in the parent (lowering runs torch.export: seconds, where
 a point costs milliseconds). Quantising a graph for a (format set, group size,
 bit budget) and measuring its accuracy proxy is cached per worker process, so a
-worker quantises once per choice however many hardware points use it.
+worker quantises once per choice however many hardware points use it; so are
+the quantised graph's layer problems, grouped into the distinct ones
+(`simulator.engines.Layers`), per target formats (`workload_key`), since no
+other hardware field changes them.
 
 Per point: the target is the base with the point's overrides; each workload's
 quantised graph is costed by the fast engine (`simulator.cost.estimate`, the
-default mapping of every GEMM: the tiling search is not run per point) and the
+default mapping of every GEMM: the tiling search is not run per point; each
+distinct problem once, with totals equal to costing every layer) and the
 figures add up over workloads. A point that cannot be built or costed (an
 invalid target, a tile that does not fit, a group size that does not divide a
 weight) becomes a failed outcome carrying the error's one line.
@@ -28,9 +32,10 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -38,8 +43,12 @@ from bitsmith.ir.errors import BitsmithError
 from bitsmith.ir.graph import Graph
 from bitsmith.targets import Accelerator, target_from_dict
 
+if TYPE_CHECKING:
+    from bitsmith.simulator.engines import Layers
+
 Figures = dict[str, float]
-Quantised = tuple[Graph, float, float]  # graph, accuracy proxy, average stored bits per weight
+Quantised = tuple[Graph, float, float, int]  # graph, accuracy proxy, average stored bits per weight, weights
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -78,18 +87,23 @@ def evaluate_point(task: Task, context_key: str, point_hash: str, config: dict[s
     from bitsmith.dse.space import point_target
     from bitsmith.simulator.area import target_area
     from bitsmith.simulator.cost import estimate
+    from bitsmith.simulator.workload import workload_key
 
     try:
         target = point_target(_BASES[context_key], config)
         latency_s = energy_j = bits = elements = 0.0
         accuracy = math.inf
         for index, graph in enumerate(task.graphs):
-            quantised, proxy, avg_bits = _quantised(context_key, str(task.context["accuracy"]), index, graph, config)
-            cost = estimate(quantised, target)
+            choice = _key({k: config[k] for k in ("formats", "group_size", "bit_budget")})
+            quantised, proxy, avg_bits, weights = _cached(
+                (context_key, index, choice), lambda: quantise(graph, list(config["formats"]), config["group_size"],
+                                                               config["bit_budget"], str(task.context["accuracy"])))
+            layers, phase = _cached((context_key, index, choice, workload_key(target)),
+                                    lambda: _layers(quantised, target))
+            cost = estimate(layers, target, phase=phase)
             latency_s += cost.cycles / target.clock_hz
             energy_j += cost.energy_pj.total * 1e-12
             accuracy = min(accuracy, proxy)
-            weights = _weight_elements(quantised)
             bits, elements = bits + avg_bits * weights, elements + weights
     except (BitsmithError, ValueError) as err:
         return Outcome(point_hash, config, False, {}, " ".join(str(err).split()))
@@ -104,34 +118,43 @@ def _key(value: object) -> str:
     return config_hash({}, {"value": value})
 
 
-# Quantised graphs per (context, workload, quantisation choice): a few per sweep,
-# bounded so a long-lived cluster worker does not keep every sweep's graphs.
-_QUANTISED: OrderedDict[tuple[str, int, str], Quantised | BitsmithError] = OrderedDict()
-_QUANTISED_LIMIT = 64
+# What points share, per worker: quantised graphs per (context, workload,
+# quantisation choice), and their layer problems per target formats as well
+# (`workload_key`: the hardware axes change none of them). A few per sweep, bounded
+# so a long-lived cluster worker does not keep every sweep's.
+_CACHE: OrderedDict[tuple[object, ...], object] = OrderedDict()
+_CACHE_LIMIT = 128
 
 
-def _quantised(context_key: str, proxy: str, index: int, graph: Graph, config: Mapping[str, object]) -> Quantised:
-    choice = {k: config[k] for k in ("formats", "group_size", "bit_budget")}
-    key = (context_key, index, _key(choice))
-    if key not in _QUANTISED:
+def _cached(key: tuple[object, ...], make: Callable[[], T]) -> T:
+    """`make()` once per key in this worker, a BitsmithError it raises included
+    (every point with that choice fails the same way)."""
+    if key not in _CACHE:
         try:
-            _QUANTISED[key] = quantise(graph, list(choice["formats"]), choice["group_size"], choice["bit_budget"],
-                                       proxy)
+            _CACHE[key] = make()
         except BitsmithError as err:
-            _QUANTISED[key] = err
-        if len(_QUANTISED) > _QUANTISED_LIMIT:
-            _QUANTISED.popitem(last=False)
-    _QUANTISED.move_to_end(key)
-    found = _QUANTISED[key]
+            _CACHE[key] = err
+        if len(_CACHE) > _CACHE_LIMIT:
+            _CACHE.popitem(last=False)
+    _CACHE.move_to_end(key)
+    found = _CACHE[key]
     if isinstance(found, BitsmithError):
         raise found
     return found
 
 
+def _layers(graph: Graph, target: Accelerator) -> tuple[Layers, str]:
+    from bitsmith.simulator.engines import Layers
+    from bitsmith.simulator.workload import graph_phase, workload
+
+    return Layers.of(workload(graph, target)), graph_phase(graph)
+
+
 def quantise(graph: Graph, formats: list[str], group_size: int | None, bit_budget: float | None,
              proxy: str) -> Quantised:
     """`graph`'s GEMM weights in the default format (`formats[0]`) or, given a
-    budget, allocated over `formats`; with the accuracy proxy and average bits."""
+    budget, allocated over `formats`; with the accuracy proxy, average stored bits
+    and count of weights."""
     quantised, sqnr_db = _apply(graph, formats, group_size, bit_budget)
     if proxy == "minilm_cosine":
         accuracy = minilm_cosine(tuple(formats), group_size, bit_budget)
@@ -139,7 +162,7 @@ def quantise(graph: Graph, formats: list[str], group_size: int | None, bit_budge
         accuracy = sqnr_db
     else:
         accuracy = reference_sqnr(formats[0], group_size)
-    return quantised, accuracy, _average_bits(quantised)
+    return quantised, accuracy, _average_bits(quantised), _weight_elements(quantised)
 
 
 def _apply(graph: Graph, formats: list[str], group_size: int | None,

@@ -98,6 +98,15 @@ def workload(graph: Graph, target: Accelerator) -> list[LayerProblem]:
     return problems
 
 
+def workload_key(target: Accelerator) -> str:
+    """All that `workload` reads of a target: its formats (activation width, KV-cache
+    format, the weight formats it takes), whether it has a vector unit, and its
+    name (in errors). Targets with equal keys get equal problems from one graph,
+    so a sweep over the other fields (array shape, buffers, clock, DRAM) builds
+    them once; keep this in step with `_Builder`."""
+    return f"{target.name}|{target.vector_unit is None}|{target.formats.model_dump_json()}"
+
+
 def graph_phase(graph: Graph) -> str:
     """"decode" when every attention node has one query position per sequence and
     a longer key/value cache, else "prefill" (module docstring)."""

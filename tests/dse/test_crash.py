@@ -39,23 +39,24 @@ def test_killed_sweeps_resume_to_the_uninterrupted_result(tmp_path: Path) -> Non
     sweep = tmp_path / "dse.yaml"
     sweep.write_text(CRASH_SWEEP)
     store = tmp_path / "killed.db"
+    total = Space(load_sweep(sweep)).size
     rng = random.Random(7)
-    kills = 0
-    while kills < 3:
+    for _ in range(2):
         process = _explore(sweep, store)
         start = _rows(store)
-        while process.poll() is None and _rows(store) == start:  # wait for this run's first commit
-            time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.6))
-        if process.poll() is not None:
-            break  # finished before the kill landed
+        # A random moment mid-sweep: once a random number of this run's points are in
+        # (within the first half of what is left, so the kill lands before the end),
+        # then a random part of a batch later, often in the middle of a commit.
+        wanted = rng.randint(start + 1, start + (total - start) // 2)
+        while process.poll() is None and _rows(store) < wanted:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.05))
+        assert process.poll() is None, "the sweep finished before it was killed"
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-        kills += 1
         with sqlite3.connect(store) as db:
             assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        assert start < _rows(store) < 576
-    assert kills == 3
+        assert start < _rows(store) < total
     assert _explore(sweep, store).wait(timeout=300) == 0
 
     loaded = load_sweep(sweep)
@@ -66,5 +67,5 @@ def test_killed_sweeps_resume_to_the_uninterrupted_result(tmp_path: Path) -> Non
     for path in (store, tmp_path / "clean.db"):
         with ResultStore(path, create=False) as opened:
             contents.append([(o.hash, o.config, o.ok, o.figures, o.error) for o in opened.outcomes()])
-    assert len(contents[0]) == len({row[0] for row in contents[0]}) == 576
+    assert len(contents[0]) == len({row[0] for row in contents[0]}) == total
     assert contents[0] == contents[1]
