@@ -10,6 +10,7 @@ import textwrap
 
 import pytest
 from llm_counts import HF_CONFIGS, expected_linear_macs, expected_params
+from peak_memory import PEAK_RSS_MB
 
 from bitsmith.ir.frontend import from_torch
 from bitsmith.ir.ops import Op
@@ -56,15 +57,15 @@ def test_decode_macs_match_the_hand_count(name: str) -> None:
     assert ir_macs_by_layer(graph) == hand_macs_by_layer(name, 8, "decode")
 
 
-_LOWER_7B = textwrap.dedent("""
-    import json, resource, sys
+_LOWER_7B = PEAK_RSS_MB + textwrap.dedent("""
+    import json, sys
     from bitsmith.api import lower
     from bitsmith.ir.stats import graph_stats
     phase = sys.argv[1]
     graph = lower("llama2-7b", seq_len=256, phase=phase)
     stats = graph_stats(graph)
     print(json.dumps({
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "parameters": stats.parameters,
         "macs": {layer.name: layer.macs for layer in stats.layers},
     }))

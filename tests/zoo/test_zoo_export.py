@@ -11,6 +11,7 @@ import textwrap
 
 import pytest
 import torch
+from peak_memory import PEAK_RSS_MB
 
 from bitsmith.zoo import load_model
 
@@ -37,10 +38,10 @@ def test_real_models_export_and_agree(name, phase):
 
 
 def test_meta_llms_export_in_little_memory():
-    """Export in a fresh process, so ru_maxrss is this work's peak and nothing else's."""
-    script = textwrap.dedent(
+    """Export in a fresh process, so its peak resident size is this work's and nothing else's."""
+    script = PEAK_RSS_MB + textwrap.dedent(
         """
-        import json, resource, torch
+        import json, torch
         from bitsmith.zoo import load_model
         placeholders = {}
         runs = [("llama2-7b", "prefill"), ("llama2-7b", "decode"), ("opt-1.3b", "decode")]
@@ -48,7 +49,7 @@ def test_meta_llms_export_in_little_memory():
             loaded = load_model(name, phase=phase)
             ep = torch.export.export(loaded.module, loaded.example_inputs)
             placeholders[f"{name}/{phase}"] = len(ep.graph_signature.user_inputs)
-        peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB on Linux
+        peak_gb = peak_rss_mb() / 1024
         print(json.dumps({"peak_gb": peak_gb, "user_inputs": placeholders}))
         """
     )
