@@ -37,7 +37,7 @@ from pydantic import Field, PlainValidator, model_validator
 from bitsmith.ir.errors import BitsmithError
 from bitsmith.targets import Accelerator, TargetError, load_target
 from bitsmith.targets.base import Block
-from bitsmith.targets.document import Document, dotted, read_yaml
+from bitsmith.targets.document import Document, dotted, read_yaml_file
 from bitsmith.targets.fields import Count, FormatName, Identifier, Text, field_error, show
 from bitsmith.targets.validation import model_at, validated
 
@@ -152,12 +152,7 @@ class Sweep:
 def load_sweep(path: str | os.PathLike[str]) -> Sweep:
     """Read and check `path` (module docstring); raises a one-line SweepError."""
     origin = os.fspath(path)
-    try:
-        document = read_yaml(Path(path).read_bytes(), origin, "sweep fields")
-    except OSError as err:
-        raise SweepError(f"{origin}: cannot read: {err.strerror or err}") from None
-    except TargetError as err:
-        raise SweepError(str(err)) from None
+    document = read_yaml_file(path, "sweep fields", SweepError)
     try:
         spec = validated(SweepSpec.model_validate, document, SweepSpec)
     except TargetError as err:

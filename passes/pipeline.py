@@ -35,8 +35,7 @@ from bitsmith.ir.errors import VerifyError
 from bitsmith.ir.graph import Graph
 from bitsmith.passes.base import AnalysisStore, ExampleInputs, GraphPass, PassContext, PassError, PassOptions, get_pass
 from bitsmith.targets import Target
-from bitsmith.targets.document import Document, Mark, dotted, read_yaml
-from bitsmith.targets.errors import TargetError
+from bitsmith.targets.document import Document, Mark, dotted, read_yaml_file
 
 _PIPELINE_KEYS = ("passes", "options")
 
@@ -79,12 +78,7 @@ class Pipeline:
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> Pipeline:
         origin = os.fspath(path)
-        try:
-            document = read_yaml(Path(path).read_bytes(), origin, "passes and options")
-        except OSError as err:
-            raise PassError(f"{origin}: cannot read: {err.strerror}") from None
-        except TargetError as err:
-            raise PassError(str(err)) from None
+        document = read_yaml_file(path, "passes and options", PassError)
         data = document.data
         unknown = sorted(set(data) - set(_PIPELINE_KEYS))
         if unknown:

@@ -9,8 +9,10 @@ keys and forgets line numbers; here a duplicate key is an error.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 
@@ -107,6 +109,18 @@ def _plain(value: object, origin: str, path: KeyPath) -> object:
     if isinstance(value, list | tuple):
         return [_plain(item, origin, (*path, i)) for i, item in enumerate(value)]
     return value
+
+
+def read_yaml_file(path: str | os.PathLike[str], fields: str, error: type[Exception]) -> Document:
+    """`read_yaml` of the file at `path`; an unreadable or malformed file raises
+    `error` (the caller's own error type: a pipeline's, a sweep's) with one line."""
+    origin = os.fspath(path)
+    try:
+        return read_yaml(Path(path).read_bytes(), origin, fields)
+    except OSError as err:
+        raise error(f"{origin}: cannot read: {err.strerror or err}") from None
+    except TargetError as err:
+        raise error(str(err)) from None
 
 
 def read_yaml(raw: bytes, origin: str, fields: str = "target fields") -> Document:
