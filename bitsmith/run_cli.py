@@ -6,8 +6,9 @@ LLVM, a `gpu` target (the shipped `cuda`) on the first CUDA GPU. The graph is th
 target's canonical one (`compiler.compile_model`), its GEMM weights quantised to
 `--format` when one is given (groups of `--group-size` along K, or one scale per
 output channel without it, which fits any K). A saved graph is run as saved, on
-placeholder inputs. Outputs that differ from `interpret` beyond the tolerance
-(`graph_runtime` docstring) are an error, like any bad input: one line, exit 1.
+placeholder inputs. `--kernel` picks the packed GEMMs' kernel path
+(`backends/tvm/lower.py`: `kernel_path`). Outputs that differ from `interpret`
+beyond the tolerance (`graph_runtime` docstring; per kernel path) are an error, like any bad input: one line, exit 1.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ console = Console()
 
 BACKENDS = ("tvm",)
 Repeat = Annotated[int, typer.Option("--repeat", help="Timed repeats after one warm-up; the median is reported.")]
+Kernel = Annotated[str, typer.Option("--kernel", help=(
+    "Packed-GEMM kernel path: auto (int8 VNNI where it holds the weight, else as float), "
+    "float (exact: decode-then-dense for >= 16 rows, fused below), vnni or lut."))]
 
 
 def run_command(
@@ -38,6 +42,7 @@ def run_command(
     seq_len: SeqLen = None,
     phase: Phase = "prefill",
     repeat: Repeat = 7,
+    kernel: Kernel = "auto",
 ) -> None:
     """Build MODEL with TVM for TARGET, check its outputs against the interpreter, and time it."""
     from bitsmith.backends.tvm.errors import BackendError
@@ -64,17 +69,23 @@ def run_command(
         granularity = "channel" if group_size is None else "group"
         graph = quantize_weights(graph, scheme, group_size=group_size, granularity=granularity)[0]
     with console.status(f"building {graph.name} with TVM for {devices[loaded.kind]} ..."):
-        runner = GraphRunner(graph, devices[loaded.kind])
+        runner = GraphRunner(graph, devices[loaded.kind], kernel=kernel)
     check = runner.check(inputs)
     if not check.ok:
         raise BackendError(f"{graph.name}: {check.describe()}")
     console.print(f"{graph.name} on {runner.device.name}: {len(runner.lowered.packed)} packed GEMM layers, "
-                  f"{_formats(graph)}")
+                  f"{_formats(graph)}{_paths(runner)}")
     console.print(check.describe())
     with console.status("timing ..."):
         timing = runner.measure(inputs, repeat=repeat)
     console.print(f"latency: median {timing.median_s * 1e3:.4g} ms over {len(timing.samples_s)} repeats "
                   f"(after one warm-up; min {min(timing.samples_s) * 1e3:.4g} ms, max {max(timing.samples_s) * 1e3:.4g} ms)")
+
+
+def _paths(runner) -> str:
+    """The kernel paths of the packed layers, e.g. '; kernels: dense x 36'."""
+    counts = Counter(layer.path for layer in runner.lowered.packed)
+    return "; kernels: " + ", ".join(f"{path} x {n}" for path, n in counts.items()) if counts else ""
 
 
 def _formats(graph: Graph) -> str:

@@ -19,6 +19,7 @@ from bitsmith.backends.tvm.kernels import KernelShape
 from bitsmith.backends.tvm.kernels import _compute as packed_compute  # see the report: wants a public name
 
 THREADS = 128
+GPU_PATHS = ("blocked",)  # the packed-GEMM paths `gpu_kernel` builds (`lower.kernel_path`)
 
 
 def cuda_target() -> tvm.target.Target:

@@ -106,45 +106,75 @@ def _compute(shape: KernelShape) -> list[te.Tensor]:
     m, n, k, kp, L = shape.m, shape.n, shape.k, shape.k_padded, shape.block
     groups, per_group = kp // shape.group, shape.group // L
     x = te.placeholder((m, k), "float32", name="x")
-    slices = [te.placeholder((n, kp * c // WORD_BITS), "uint32", name=f"codes{c}") for c in slice_widths(shape.bits)]
-    scales = te.placeholder((n, groups), "float32", name="scales")
-    args = [x, *slices, scales]
-    table = format_ids = zero_points = bias = None
-    if shape.arithmetic is None:
-        format_ids = te.placeholder((n, groups), "uint8", name="format_ids")
-        table = te.placeholder((shape.formats, 1 << shape.bits), "float32", name="table")
-        args += [format_ids, table]
-    if shape.zero_points:
-        zero_points = te.placeholder((n, groups), "float32", name="zero_points")
-        args.append(zero_points)
-    if shape.bias:
-        bias = te.placeholder((n,), "float32", name="bias")
-        args.append(bias)
+    weight = _Weight(shape)
+    bias = te.placeholder((n,), "float32", name="bias") if shape.bias else None
 
     def activation(i, kk):
         return x[i, kk] if kp == k else tirx.if_then_else(kk < k, x[i, kk], tirx.const(0.0, "float32"))
 
-    def value(row, g, blk, lane):
-        code = _code(slices, shape.bits, row, blk, lane, L)
+    kb = te.reduce_axis((0, per_group), "kb")
+    p = te.compute((m, n, groups, L), lambda i, j, g, lane: te.sum(
+        activation(i, (g * per_group + kb) * L + lane) * weight.value(j, g, g * per_group + kb, lane), axis=kb),
+        name="p")
+    gr = te.reduce_axis((0, groups), "gr")
+    q = te.compute((m, n, L), lambda i, j, lane: te.sum(p[i, j, gr, lane] * weight.scales[j, gr], axis=gr), name="q")
+    lr = te.reduce_axis((0, L), "lr")
+    y = te.compute((m, n), lambda i, j: te.sum(q[i, j, lr], axis=lr), name="acc")
+    if bias is not None:
+        y = te.compute((m, n), lambda i, j: y[i, j] + bias[j], name="bias_add")
+    return [x, *weight.args, *([bias] if bias is not None else []), y]
+
+
+class _Weight:
+    """The packed arrays of a "blocked" weight as placeholders (in
+    `PackedWeight.arrays()` order) and the decoded value of one element."""
+
+    def __init__(self, shape: KernelShape) -> None:
+        n, kp, groups = shape.n, shape.k_padded, shape.k_padded // shape.group
+        self.shape = shape
+        self.slices = [te.placeholder((n, kp * c // WORD_BITS), "uint32", name=f"codes{c}")
+                       for c in slice_widths(shape.bits)]
+        self.scales = te.placeholder((n, groups), "float32", name="scales")
+        self.args = [*self.slices, self.scales]
+        self.format_ids = self.table = self.zero_points = None
+        if shape.arithmetic is None:
+            self.format_ids = te.placeholder((n, groups), "uint8", name="format_ids")
+            self.table = te.placeholder((shape.formats, 1 << shape.bits), "float32", name="table")
+            self.args += [self.format_ids, self.table]
+        if shape.zero_points:
+            self.zero_points = te.placeholder((n, groups), "float32", name="zero_points")
+            self.args.append(self.zero_points)
+
+    def value(self, row, g, blk, lane):
+        """The element's code as a value (module docstring), before its scale."""
+        shape = self.shape
+        code = _code(self.slices, shape.bits, row, blk, lane, shape.block)
         if shape.arithmetic == "signed":
             shift = tirx.const(WORD_BITS - shape.bits, "int32")
             v = ((code << shift.astype("uint32")).astype("int32") >> shift).astype("float32")
         elif shape.arithmetic == "unsigned":
             v = code.astype("float32")
         else:
-            v = table[format_ids[row, g].astype("int32"), code.astype("int32")]
-        return v - zero_points[row, g] if zero_points is not None else v
+            v = self.table[self.format_ids[row, g].astype("int32"), code.astype("int32")]
+        return v - self.zero_points[row, g] if self.zero_points is not None else v
 
-    kb = te.reduce_axis((0, per_group), "kb")
-    p = te.compute((m, n, groups, L), lambda i, j, g, lane: te.sum(
-        activation(i, (g * per_group + kb) * L + lane) * value(j, g, g * per_group + kb, lane), axis=kb), name="p")
-    gr = te.reduce_axis((0, groups), "gr")
-    q = te.compute((m, n, L), lambda i, j, lane: te.sum(p[i, j, gr, lane] * scales[j, gr], axis=gr), name="q")
-    lr = te.reduce_axis((0, L), "lr")
-    y = te.compute((m, n), lambda i, j: te.sum(q[i, j, lr], axis=lr), name="acc")
-    if bias is not None:
-        y = te.compute((m, n), lambda i, j: y[i, j] + bias[j], name="bias_add")
-    return [*args, y]
+
+def dequantize_kernel(shape: KernelShape) -> tirx.PrimFunc:
+    """The weight decoded to float32 [N, K] (scales applied), as a scheduled
+    PrimFunc taking (`PackedWeight.arrays()` in order, w): the first half of the
+    "decompress then dense" path for M > 1 (`lower`), where decoding once per
+    call and a dense matmul beat decoding the weight again for every row. Rows
+    in parallel, the block's lanes vectorised as in the fused kernel."""
+    weight = _Weight(shape)
+    L, group = shape.block, shape.group
+    w = te.compute((shape.n, shape.k), lambda j, kk: weight.value(j, kk // group, kk // L, kk % L)
+                   * weight.scales[j, kk // group], name="w")
+    sch = tvm.s_tir.Schedule(te.create_prim_func([*weight.args, w]))
+    row, col = sch.get_loops(sch.get_sblock("w"))
+    sch.parallel(row)
+    if shape.k % shape.lanes == 0:
+        sch.vectorize(sch.split(col, [None, shape.lanes])[1])
+    return sch.mod["main"]
 
 
 def _code(slices, bits: int, row, blk, lane, block: int):

@@ -3,10 +3,14 @@ GEMMs, Relax ops for the rest (DESIGN §8).
 
 What becomes what:
 - `linear` whose weight carries a `QuantSpec`, and `matmul` whose right operand is
-  a 2-D quantised constant: the activation is flattened to [M, K] and passed with
-  the packed arrays (`packing` module docstring) to a `call_tir` of the
-  dequantise-then-multiply kernel specialised on the layer's `KernelShape`
-  (`kernels.linear_kernel` for the CPU; `gpu.py` for CUDA), then reshaped back.
+  a 2-D quantised constant: a packed GEMM, on one of four kernel paths
+  (`kernel_path`). "blocked", "vnni" and "lut": the activation is flattened to
+  [M, K] and passed with the packed arrays (`packing` module docstring) to a
+  `call_tir` of the kernel specialised on the layer's `KernelShape` and packed
+  layout (`kernels.linear_kernel` for the CPU; `gpu.py`, "blocked" only, for
+  CUDA), then reshaped back. "dense" (decompress then dense): a `call_tir` of
+  `kernels.dequantize_kernel` decodes the weight to float32 [N, K] once per
+  call, and a Relax matmul (scheduled by `cpu_schedule.Matmul`) multiplies.
   Layers of equal shape share one kernel.
 - every other node: `relax_ops.RELAX_OPS`, then a cast to the node's dtype.
 - parameters (constants of origin "parameter": weights, biases, norms, embedding
@@ -16,6 +20,31 @@ What becomes what:
   (`LoweredGraph.arguments` supplies them; per-layer timing re-uses a built layer
   across layers this way). Folded constants, buffers and literals (rotary tables,
   masks, scalars) are part of the model's structure and are embedded.
+
+Kernel path rule (`kernel_path`; `--kernel` on the command line picks `choice`):
+
+    choice  path
+    auto    "vnni" where the host has AVX-512 VNNI (and VBMI for table formats)
+            and the "vnni" layout holds the weight (an integer format, or
+            integer-valued tables: FP4, flint, BitMoD; N a multiple of 16,
+            groups a multiple of 32); else as "float"
+    float   "dense" for M >= DENSE_MIN_ROWS activation rows, else "blocked"
+    vnni    "vnni"        lut     "lut"        (at any M; refused in one line
+                                                where the host or layout cannot)
+
+Why. The fused float kernel ("blocked") decodes the weight inside its row
+loop, once per activation row: at M = 128 (MiniLM prefill) that is 128 decodes
+of each weight, where decoding once into float32 (O(N*K), a few per cent of the
+matmul's O(M*N*K)) and a register-tiled dense matmul is ~8x faster. At small M
+the weight's bytes dominate and the fused kernels stream the packed words. The
+int8 VNNI path beats both at every M measured (GEMV 3-4x the float kernel,
+`benchmarks/gemv_cpu.py`; MiniLM prefill ~3x "dense", `benchmarks/prefill_cpu.py`:
+vpdpbusd does 4 int8 products per lane where an FMA does one), at the price of
+rounding the activations to int8 per block of 32, which its check tolerance
+states (`graph_runtime`). "float" keeps float activations ("dense" and
+"blocked" are exact to float32 summation order). "lut" (T-MAC tables) is never
+chosen automatically: on this ISA it is slower than VNNI at 4 bits and about
+equal at 2 (`tuning` docstring), with coarser numerics.
 
 Refused, each as one line naming the node: a quantised weight the packed layout
 cannot hold (`PackingError`: 1-bit codes, outlier side-tables, a group size
@@ -34,9 +63,11 @@ import tvm
 from tvm import relax, tirx
 
 from bitsmith.backends.tvm.errors import BackendError
-from bitsmith.backends.tvm.kernels import KernelSchedule, KernelShape, linear_kernel
-from bitsmith.backends.tvm.packing import PackedWeight, pack_weight
+from bitsmith.backends.tvm.kernels import KernelSchedule, KernelShape, dequantize_kernel, linear_kernel
+from bitsmith.backends.tvm.packing import PackedWeight, PackingError, pack_weight
 from bitsmith.backends.tvm.relax_ops import RELAX_OPS, Operands, embedded, tvm_dtype
+from bitsmith.backends.tvm.runtime import supports
+from bitsmith.ir.formats.spec import QuantSpec
 from bitsmith.ir.errors import BitsmithError
 from bitsmith.ir.graph import Constant, Graph, Node
 from bitsmith.ir.interpret import bind_inputs
@@ -44,6 +75,9 @@ from bitsmith.ir.ops import GEMM_LIKE, Op
 
 KernelBuilder = Callable[[KernelShape], tirx.PrimFunc]
 OPAQUE = 8  # relax's OpPatternKind kOpaque: FuseOps leaves the scheduled kernel alone
+KERNEL_CHOICES = ("auto", "float", "vnni", "lut")
+CPU_PATHS = ("blocked", "dense", "vnni", "lut")
+DENSE_MIN_ROWS = 16  # activation rows from which decoding once beats decoding per row
 
 
 def cpu_kernel(shape: KernelShape) -> tirx.PrimFunc:
@@ -51,14 +85,37 @@ def cpu_kernel(shape: KernelShape) -> tirx.PrimFunc:
     return linear_kernel(shape, KernelSchedule())["main"]
 
 
+def kernel_path(spec: QuantSpec, m: int, choice: str = "auto", paths: Sequence[str] = CPU_PATHS) -> str:
+    """The kernel path of a packed GEMM with `m` activation rows (module
+    docstring table), among the `paths` the device builds."""
+    _check_choice(choice)
+    if choice in ("vnni", "lut"):
+        if choice not in paths or not supports(choice):
+            raise BackendError(f"the {choice} kernel path does not run on this device")
+        return choice
+    if choice == "auto" and "vnni" in paths and supports("vnni"):
+        try:
+            if supports(pack_weight(spec, "probe", layout="vnni")):
+                return "vnni"
+        except PackingError:
+            pass  # not an integer or integer-valued format, or a shape the layout cannot tile
+    return "dense" if m >= DENSE_MIN_ROWS and "dense" in paths else "blocked"
+
+
+def _check_choice(choice: str) -> None:
+    if choice not in KERNEL_CHOICES:
+        raise BackendError(f"unknown kernel {choice!r}: expected one of {', '.join(KERNEL_CHOICES)}")
+
+
 @dataclass(frozen=True)
 class PackedLayer:
-    """A GEMM node lowered to a packed kernel: its weight as packed, and the
-    kernel shape it was specialised on."""
+    """A GEMM node lowered to a packed kernel: its weight as packed, the kernel
+    shape it was specialised on, and the path (`kernel_path`)."""
 
     node: str
     weight: PackedWeight
     shape: KernelShape
+    path: str
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,25 +136,29 @@ class LoweredGraph:
         return [bound[v.name] for v in self.graph.inputs] + list(self.param_arrays)
 
 
-def lower_graph(graph: Graph, kernel: KernelBuilder = cpu_kernel) -> LoweredGraph:
-    """`graph` as a Relax IRModule whose packed GEMMs call kernels from `kernel`."""
+def lower_graph(graph: Graph, kernel: KernelBuilder = cpu_kernel, *, choice: str = "auto",
+                paths: Sequence[str] = CPU_PATHS) -> LoweredGraph:
+    """`graph` as a Relax IRModule whose packed GEMMs call kernels from `kernel`,
+    on the path `kernel_path(spec, M, choice, paths)` picks per layer."""
     if graph.shape_only:
         missing = next(c.name for c in graph.constants if c.shape_only)
         raise BackendError(f"graph {graph.name} is shape-only (constant %{missing} has no data): nothing to run")
-    return _Lowering(graph, kernel).run()
+    _check_choice(choice)  # also where no GEMM is packed
+    return _Lowering(graph, kernel, choice, tuple(paths)).run()
 
 
 class _Lowering:
     """One walk over the graph, in order, emitting into one dataflow block."""
 
-    def __init__(self, graph: Graph, kernel: KernelBuilder) -> None:
+    def __init__(self, graph: Graph, kernel: KernelBuilder, choice: str, paths: tuple[str, ...]) -> None:
         self.graph = graph
         self.kernel = kernel
+        self.choice, self.paths = choice, paths
         self.bb = relax.BlockBuilder()
         self.env: dict[str, relax.Expr] = {}
         self.params: list[tuple[relax.Var, np.ndarray]] = []
-        self.kernels: dict[KernelShape, relax.GlobalVar] = {}
-        self.packed_vars: dict[str, tuple[PackedWeight, list[relax.Var]]] = {}
+        self.kernels: dict[tuple[str, KernelShape], relax.GlobalVar] = {}
+        self.packed_vars: dict[tuple[str, str], tuple[PackedWeight, list[relax.Var]]] = {}
         self.packed: list[PackedLayer] = []
 
     def run(self) -> LoweredGraph:
@@ -166,37 +227,47 @@ class _Lowering:
         const = self.graph.constant(node.inputs[1])
         if const is None or const.quant is None or len(const.type.shape) != 2:
             return None
-        packed, arrays = self._packed_weight(const)
         x_type = self.graph.value(node.inputs[0]).type
         lead = x_type.shape[:-1]
         m = math.prod(lead)
-        x = relax.op.reshape(self._operand(node.inputs[0]), (m, packed.k))
+        path = kernel_path(const.quant, m, self.choice, self.paths)
+        packed, arrays = self._packed_weight(const, "blocked" if path == "dense" else path)
+        bias = len(node.inputs) == 3
+        shape = KernelShape.of(packed, 0 if path == "dense" else m, bias=bias and path != "dense")
+        self.packed.append(PackedLayer(node.name, packed, shape, path))
+        x = self._operand(node.inputs[0])
         if tvm_dtype(x_type) != "float32":
-            x = relax.op.astype(x, "float32")
-        args = [self.bb.emit(x), *arrays]
-        if len(node.inputs) == 3:
-            args.append(self.bb.emit(relax.op.astype(self._operand(node.inputs[2]), "float32")))
-        shape = KernelShape.of(packed, m, bias=len(node.inputs) == 3)
-        self.packed.append(PackedLayer(node.name, packed, shape))
-        y = self.bb.emit(relax.call_tir(self._kernel(shape), args, relax.TensorType((m, packed.n), "float32")))
+            x = self.bb.emit(relax.op.astype(x, "float32"))
+        bias_arg = [self.bb.emit(relax.op.astype(self._operand(node.inputs[2]), "float32"))] if bias else []
+        if path == "dense":
+            w = self.bb.emit(relax.call_tir(self._kernel("dequantize", shape), arrays,
+                                            relax.TensorType((packed.n, packed.k), "float32")))
+            y = relax.op.matmul(x, relax.op.permute_dims(w))
+            return relax.op.add(y, bias_arg[0]) if bias else y
+        args = [self.bb.emit(relax.op.reshape(x, (m, packed.k))), *arrays, *bias_arg]
+        out_type = relax.TensorType((m, packed.n), "float32")
+        y = self.bb.emit(relax.call_tir(self._kernel("linear", shape), args, out_type))
         return relax.op.reshape(y, (*lead, packed.n))
 
-    def _packed_weight(self, const: Constant) -> tuple[PackedWeight, list[relax.Var]]:
-        """The constant packed (once) and its arrays as parameters."""
-        if const.name not in self.packed_vars:
-            packed = pack_weight(const.quant, const.name)
+    def _packed_weight(self, const: Constant, layout: str) -> tuple[PackedWeight, list[relax.Var]]:
+        """The constant packed (once per layout) and its arrays as parameters."""
+        if (const.name, layout) not in self.packed_vars:
+            packed = pack_weight(const.quant, const.name, layout=layout)
+            if not supports(packed):
+                raise BackendError(f"weight {const.name}: the {layout} kernel needs CPU features this host lacks")
             arrays = [self._param(f"{const.name}.{key}", array) for key, array in packed.arrays().items()]
-            self.packed_vars[const.name] = (packed, arrays)
-        return self.packed_vars[const.name]
+            self.packed_vars[const.name, layout] = (packed, arrays)
+        return self.packed_vars[const.name, layout]
 
-    def _kernel(self, shape: KernelShape) -> relax.GlobalVar:
-        """The kernel for `shape`, added to the module once."""
-        if shape not in self.kernels:
-            symbol = f"packed_linear{len(self.kernels)}"
-            func = self.kernel(shape).with_attrs({"global_symbol": symbol, "op_pattern": OPAQUE,
-                                                  "tirx.is_scheduled": True})
-            self.kernels[shape] = self.bb.add_func(func, symbol)
-        return self.kernels[shape]
+    def _kernel(self, kind: str, shape: KernelShape) -> relax.GlobalVar:
+        """The `kind` ("linear" or "dequantize") kernel for `shape`, added to the
+        module once."""
+        if (kind, shape) not in self.kernels:
+            symbol = f"packed_{kind}{len(self.kernels)}"
+            func = self.kernel(shape) if kind == "linear" else dequantize_kernel(shape)
+            func = func.with_attrs({"global_symbol": symbol, "op_pattern": OPAQUE, "tirx.is_scheduled": True})
+            self.kernels[kind, shape] = self.bb.add_func(func, symbol)
+        return self.kernels[kind, shape]
 
 
 def _tensor_type(t) -> relax.TensorType:

@@ -49,10 +49,11 @@ def _model(name: str, phase: str = "prefill"):
 
 
 def _check(name: str, scheme: str | None, phase: str = "prefill") -> None:
+    """On the exact ("float") kernel paths; the integer paths: test_tvm_kernel_paths.py."""
     graph, inputs = _model(name, phase)
     if scheme is not None:
         graph = quantize_weights(graph, scheme, **GROUPING[name])[0]
-    runner = GraphRunner(graph)
+    runner = GraphRunner(graph, kernel="float")
     check = runner.check(inputs)
     assert check.ok, check.describe()
     assert len(runner.lowered.packed) == (0 if scheme is None else sum(n.op is Op.LINEAR for n in graph.nodes))
@@ -172,11 +173,12 @@ CUDA_CODEGEN = tvm_ffi.get_global_func("target.build.cuda", allow_missing=True) 
 def test_the_same_lowering_compiles_for_cuda_without_a_gpu() -> None:
     """dlight schedules the Relax ops and gpu.py the packed kernels; TVM's GPU
     memory verification would reject any kernel left without thread bindings."""
-    from bitsmith.backends.tvm.gpu import gpu_kernel
+    from bitsmith.backends.tvm.gpu import GPU_PATHS, gpu_kernel
 
     graph = quantize_weights(_model("llama-tiny")[0], "bitmod4", group_size=None, granularity="channel")[0]
     target = tvm.target.Target({"kind": "cuda", "arch": "sm_80"})
-    assert isinstance(build_module(lower_graph(graph, gpu_kernel).module, target), tvm.runtime.Executable)
+    module = lower_graph(graph, gpu_kernel, paths=GPU_PATHS).module
+    assert isinstance(build_module(module, target), tvm.runtime.Executable)
 
 
 @pytest.mark.skipif(not tvm.cuda().exist, reason="no CUDA GPU on this machine")

@@ -23,9 +23,9 @@ def _one_line_error(result: tuple[int, str, str], pattern: str) -> None:
 
 def test_run_checks_outputs_and_prints_the_median_latency(cli) -> None:
     code, out, err = cli("run", "mlp", "--target", "cpu", "--backend", "tvm", "-f", "int4_sym", "-g", "32",
-                         "--repeat", "3")
+                         "--repeat", "3", "--kernel", "float")
     assert code == 0, err
-    assert "mlp on cpu: 3 packed GEMM layers, weights: int4_sym x 3" in out
+    assert "mlp on cpu: 3 packed GEMM layers, weights: int4_sym x 3; kernels: blocked x 3" in out
     assert re.search(r"outputs match interpret: max rel err \d\.\d\de-\d\d \(tolerance 1e-04\)", out)
     assert re.search(r"latency: median [\d.]+ ms over 3 repeats \(after one warm-up", out)
 
@@ -38,7 +38,17 @@ def test_run_a_saved_graph_on_placeholder_inputs(cli, tmp_path) -> None:
     assert "3 packed GEMM layers" in out and "outputs match interpret" in out
 
 
+def test_run_auto_kernel_names_its_path_and_tolerance(cli) -> None:
+    code, out, err = cli("run", "mlp", "-f", "int4_sym", "-g", "32", "--repeat", "1")
+    assert code == 0, err
+    if "vnni" in out:  # a host with AVX-512 VNNI; the 10-output head is not a multiple of 16 rows
+        assert "kernels: vnni x 2, blocked x 1" in out and "(tolerance 5e-02)" in out
+    else:
+        assert "kernels: blocked x 3" in out and "(tolerance 1e-04)" in out
+
+
 @pytest.mark.parametrize("args, pattern", [
+    (["--kernel", "gpu"], r"unknown kernel 'gpu': expected one of auto, float, vnni, lut"),
     (["-f", "binary", "-g", "32"], r"error: weight 0\.weight: 1-bit codes; the packed layout holds 2\.\.8 bits"),
     (["-f", "int4_sym", "-g", "4"], r"group size 4 is not a multiple of 8 elements"),
     (["--target", "bitmod"], r"target bitmod is an accelerator: `bitsmith run` needs a cpu or gpu target"),
