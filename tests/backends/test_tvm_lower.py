@@ -65,7 +65,7 @@ def test_small_models_match_interpret(name: str, scheme: str | None) -> None:
     _check(name, scheme)
 
 
-@pytest.mark.parametrize("scheme", ["int4_sym", "bitmod4", "int2_sym"])
+@pytest.mark.parametrize("scheme", W_FORMATS)
 def test_minilm_matches_interpret(scheme: str) -> None:
     _check("minilm", scheme)
 
