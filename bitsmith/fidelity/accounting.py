@@ -3,7 +3,11 @@ its parts taken out one at a time.
 
 Modes (`MODES`, each a row of the fidelity tables):
 
-- `paper`: BitMoD's analytical accounting (paper.py);
+- `paper`: BitMoD's analytical accounting (paper.py), as its released code has it;
+- `paper@48975fc`: the same accounting as the simulator's 2024 revision (HPCA
+  commit 48975fc) had it, which produced the published plot data: its attention
+  shapes and 16-bit attention operands, and its per-phase widths
+  (`Design.revision_weight_bits`); see paper.py's docstring;
 - `cycle`: bitsmith's cycle model (`simulate_layer` on every layer problem, vector
   jobs included), energy from `simulator.energy`;
 - the ablation ladder, each step removing one more thing the paper does not count
@@ -34,7 +38,7 @@ from dataclasses import dataclass, replace
 
 from bitsmith.compiler import prepare_weights
 from bitsmith.fidelity.designs import DECODE_CACHE, DECODE_TOKENS, PREFILL_TOKENS, Design, design_problems
-from bitsmith.fidelity.paper import PaperConfig, PaperLayer, paper_cost, paper_layers
+from bitsmith.fidelity.paper import ACT_BITS, PaperConfig, PaperLayer, paper_cost, paper_layers
 from bitsmith.ir.graph import Graph
 from bitsmith.simulator.energy import layer_energy
 from bitsmith.simulator.engines import simulate_layer
@@ -45,8 +49,9 @@ from bitsmith.targets import Accelerator, load_target
 from bitsmith.targets.fields import format_bits
 
 PAPER, CYCLE = "paper", "cycle"
+REVISION = "paper@48975fc"   # the 2024 revision of BitMoD's simulator, behind the plot notebooks
 LADDER = ("-vector", "-dequant", "-ports", "-buffers")   # cumulative: each also removes the ones before it
-MODES = (PAPER, CYCLE, *LADDER)
+MODES = (PAPER, REVISION, CYCLE, *LADDER)
 PHASE_OF = {"discriminative": ("prefill",), "generative": ("prefill", "decode")}
 
 
@@ -133,9 +138,13 @@ def phase_totals(design: Design, model: str, workload_name: str, phase: str, mod
     widths it runs in `workload_name`, under `mode`."""
     work = phase_work(model, phase)
     target = design.accelerator()
-    if mode == PAPER:
-        config = PaperConfig.of(target, phase, design.weight_bits(workload_name, model),
-                                format_bits(target.formats.kv_cache))
+    if mode in (PAPER, REVISION):
+        if mode == PAPER:
+            config = PaperConfig.of(target, phase, design.weight_bits(workload_name, model),
+                                    format_bits(target.formats.kv_cache))
+        else:
+            config = PaperConfig.of(target, phase, design.revision_weight_bits(phase, model), ACT_BITS,
+                                    published_revision=True)
         cost = paper_cost(work.layers, config)
         return Totals(cost.cycles, cost.pe_energy_pj, cost.dram_energy_pj)
     problems = design_problems(list(work.problems), design, target, workload_name, model)

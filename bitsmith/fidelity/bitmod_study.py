@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from statistics import mean
 
 from bitsmith.fidelity import published as pub
-from bitsmith.fidelity.accounting import CYCLE, LADDER, MODES, PAPER, phase_totals, workload_totals
+from bitsmith.fidelity.accounting import CYCLE, LADDER, MODES, PAPER, REVISION, phase_totals, workload_totals
 from bitsmith.fidelity.designs import ANT, BITMOD_LY, COMPARED, DESIGNS, FP16, MODEL_LABELS, MODELS, OLIVE, WORKLOADS, \
     bitmod_at
 
@@ -162,7 +162,8 @@ def explain(figure: Figure) -> str:
     text = (f"{figure.row} / {figure.column}: cycle {figure.measured[CYCLE]:.3g} vs published {figure.published:.3g} "
             f"({figure.gap(CYCLE):+.0%}); cycle minus paper by cause: {split}; largest: {STEP_CAUSES[cause]}")
     if not figure.within(PAPER):
-        text += f"; paper mode itself {figure.gap(PAPER):+.0%}: {figure.note}"
+        text += (f"; paper mode itself {figure.gap(PAPER):+.0%}: {figure.note} "
+                 f"(paper@48975fc: {figure.gap(REVISION):+.0%})")
     return text
 
 

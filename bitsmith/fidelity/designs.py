@@ -17,7 +17,7 @@ keys, so it is lowered with S = 255.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from bitsmith.simulator.problem import GemmProblem, LayerProblem
 from bitsmith.targets import Accelerator, load_target
@@ -45,9 +45,22 @@ class Design:
     formats: dict[str, str]
     bits: dict[str, float]
     model_bits: dict[str, float]
+    # The 2024 simulator revision's widths (paper.py docstring), per phase: a width
+    # for every model, or a dict per model. A phase not named charges the
+    # workload's width whose prefill or decode it is (prefill: discriminative).
+    revision_bits: dict[str, float | dict[str, float]] = field(default_factory=dict)
 
     def weight_bits(self, workload: str, model: str) -> float:
         return self.model_bits.get(model, self.bits[workload])
+
+    def revision_weight_bits(self, phase: str, model: str) -> float:
+        """Bits per weight in the 2024 revision: set per phase, as its `test_*.py`
+        chose them by `--is_generation`, not per workload, so a generative
+        workload's prefill is the discriminative one (as the notebooks compose it)."""
+        bits = self.revision_bits.get(phase)
+        if bits is None:
+            return self.weight_bits("discriminative" if phase == "prefill" else "generative", model)
+        return bits[model] if isinstance(bits, dict) else bits
 
     def accelerator(self) -> Accelerator:
         return load_target(self.target)
@@ -61,9 +74,15 @@ def _both(value: float | str) -> dict:
 # (HPCA bitmod_sim/test_{baseline,bitmod,ant,olive}.py).
 FP16 = Design("FP16", "fp16_mac", _both("f16"), _both(16.0), {})
 BITMOD_LL = Design("BitMoD-LL", "bitmod", _both("int6"), _both(6.0625), {})
+# revision_bits: HPCA 48975fc `sim/test_ant.py` / `sim/test_olive.py` lines 12-33 (prefill width, then the
+# per-model decode widths), the widths behind the plot notebooks (paper.py docstring).
 ANT = Design("ANT", "ant", _both("ant4"), _both(5.0),
-             {"opt-1.3b": 5.0, "phi-2": 5.0, "yi-6b": 5.25, "llama2-7b": 5.0, "llama2-13b": 4.0, "llama3-8b": 5.0})
-OLIVE = Design("OliVe", "olive", _both("olive4"), _both(4.0), {"llama3-8b": 4.5})
+             {"opt-1.3b": 5.0, "phi-2": 5.0, "yi-6b": 5.25, "llama2-7b": 5.0, "llama2-13b": 4.0, "llama3-8b": 5.0},
+             {"prefill": 5.5, "decode": {"opt-1.3b": 5.0, "phi-2": 5.0, "yi-6b": 5.25, "llama2-7b": 5.0,
+                                         "llama2-13b": 5.0, "llama3-8b": 4.5}})
+OLIVE = Design("OliVe", "olive", _both("olive4"), _both(4.0), {"llama3-8b": 4.5},
+               {"prefill": 4.5, "decode": {"opt-1.3b": 3.875, "phi-2": 4.0, "yi-6b": 4.25, "llama2-7b": 3.75,
+                                           "llama2-13b": 3.75, "llama3-8b": 3.5}})
 BITMOD_LY = Design("BitMoD-LY", "bitmod_lossy", {"discriminative": "bitmod4", "generative": "bitmod3"},
                    {"discriminative": 4.0625, "generative": 3.0625}, {})
 DESIGNS = (FP16, BITMOD_LL, ANT, OLIVE, BITMOD_LY)

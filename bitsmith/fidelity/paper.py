@@ -29,6 +29,31 @@ fidelity benchmark can separate "bitsmith models the hardware differently" from
 "bitsmith is fed different shapes or parameters". It is fed the layer shapes
 bitsmith's `workload` extracts and the parameters of the shipped target files, so
 the only thing that differs from the cycle model is the accounting.
+
+The 2024 revision (`published_revision=True`). The authors' plot notebooks
+(`bitmod_sim/plot/speedup_plot.ipynb`, `energy_plot.ipynb`, unchanged since HPCA
+commit 5b010b6, 2024-11-14) were produced by the simulator as first committed,
+HPCA 48975fc (2024-11-14; the same blobs under `bitmod_sim/` until e445a5f,
+2025-07-19, rewrote them). That revision differs from the released one in two
+ways, and with them reproduces every cycle count in the speedup notebook exactly
+(60 of 60: 5 designs x 6 models x prefill and decode) and the DRAM part of every
+energy in the energy notebook:
+
+- attention shapes (48975fc `sim/pe_array.py` lines 87-106): QK^T takes the
+  queries of all heads as one `[q_tokens, hidden]` "weight" against
+  `heads * q_tokens` "tokens" whose input rows are K (`hidden/heads*kv_heads`
+  wide); PV takes the scores as a `[heads * q_tokens, keys]` "weight" against
+  `q_tokens` tokens whose input rows are V. Both run once per layer, not per head
+  (QK^T is so charged `heads` times its MACs), and both "weights" are charged at
+  the activation width, 16 bits (48975fc `sim/accelerator.py` lines 92-93 and
+  195-196: there was no KV width), at the weight width's bit-serial latency
+  (`sim/pe_array.py` line 39: one `pe_latency` for every layer);
+- widths (48975fc `sim/test_ant.py`, `test_olive.py` lines 12-33): ANT and OliVe
+  charge one width in prefill (5.5 and 4.5 bits) and per-model widths in decode
+  (`designs.Design.revision_bits`).
+
+`revision_layers` rewrites the attention GEMMs into those shapes; `paper_cost`
+applies it when the configuration asks for the revision.
 """
 
 from __future__ import annotations
@@ -65,10 +90,13 @@ class PaperConfig:
     input_sram_bytes: int
     dram_bytes_per_cycle: float
     dram_pj_per_bit: float
+    published_revision: bool = False   # the 2024 revision's accounting (module docstring); kv_bits then unused
 
     @classmethod
-    def of(cls, target: Accelerator, phase: str, weight_bits: float, kv_bits: float) -> PaperConfig:
-        """The configuration of `target` arranged for `phase`, at these widths."""
+    def of(cls, target: Accelerator, phase: str, weight_bits: float, kv_bits: float,
+           published_revision: bool = False) -> PaperConfig:
+        """The configuration of `target` arranged for `phase`, at these widths;
+        `published_revision` selects the 2024 revision's accounting."""
         array = target.pe_array
         rows, cols = array.shape(phase)
         buffers = OperandBuffers.of(target)
@@ -77,7 +105,7 @@ class PaperConfig:
         return cls(rows, cols, array.dot_product_width, array.pe == "bit_serial", array.bits_per_cycle or 1,
                    weight_bits, kv_bits, array.placed_pe_energy_pj,
                    target.buffers[buffers.buffer["weight"]].bytes, target.buffers[buffers.buffer["input"]].bytes,
-                   target.dram_bytes_per_cycle, target.dram_pj_per_bit)
+                   target.dram_bytes_per_cycle, target.dram_pj_per_bit, published_revision)
 
     @property
     def pe_count(self) -> int:
@@ -90,7 +118,11 @@ class PaperConfig:
 @dataclass(frozen=True)
 class PaperLayer:
     """One GEMM in the paper's terms: `batch` GEMMs of `tokens` x `cin` against
-    `cin` x `cout`; `kv` marks attention (its "weights" are the K/V cache)."""
+    `cin` x `cout`; `kv` marks attention (its "weights" are the K/V cache).
+    `input_channels` is the width of an input row where it is not `cin` (only the
+    2024 revision's attention, whose input is K or V while its "weight" is Q or the
+    scores). `kv_width` (attention only) is the K or V channels per token as the
+    model stores them, before a grouped-query expansion (`kv_heads * head_dim`)."""
 
     name: str
     tokens: int
@@ -98,6 +130,8 @@ class PaperLayer:
     cout: int
     batch: int
     kv: bool
+    input_channels: int | None = None
+    kv_width: int | None = None
 
 
 @dataclass(frozen=True)
@@ -131,27 +165,71 @@ def paper_layers(graph: Graph, problems: Sequence[LayerProblem]) -> list[PaperLa
     runs once per KV head, its query heads folded into the tokens."""
     kv_heads = {node.name: math.prod(graph.value(node.inputs[1]).type.shape[:-2])
                 for node in graph.nodes if node.op is Op.ATTENTION}
+    kv_width = {node.name: _stored_kv_width(graph, node.inputs[1])
+                for node in graph.nodes if node.op is Op.ATTENTION}
     layers = []
     for problem in problems:
         if not isinstance(problem, GemmProblem):
             continue
         if problem.op == str(Op.ATTENTION):
-            heads = kv_heads[problem.name.rsplit(".", 1)[0]]
+            node = problem.name.rsplit(".", 1)[0]
+            heads = kv_heads[node]
             layers.append(PaperLayer(problem.name, problem.M * problem.batch // heads, problem.K, problem.N,
-                                     heads, True))
+                                     heads, True, kv_width=kv_width[node]))
         else:
             layers.append(PaperLayer(problem.name, problem.M, problem.K, problem.N, problem.batch, False))
     return layers
 
 
+def _stored_kv_width(graph: Graph, key: str) -> int:
+    """K's channels per token before any grouped-query expansion: `key` traced back
+    through the reshapes and expands that repeat the KV heads (`kv_heads * head_dim`)."""
+    name = key
+    while (node := graph.producer(name)) is not None and node.op in (Op.RESHAPE, Op.EXPAND):
+        name = node.inputs[0]
+    shape = graph.value(name).type.shape
+    return math.prod(shape) // math.prod(graph.value(key).type.shape[-2:-1])
+
+
+def revision_layers(layers: Sequence[PaperLayer]) -> list[PaperLayer]:
+    """`layers` (as `paper_layers` gives them) with each attention GEMM in the 2024
+    revision's shapes (module docstring; 48975fc `sim/pe_array.py` lines 87-106):
+    QK^T -> `[q_tokens, hidden]` x `heads * q_tokens` tokens, PV -> `[heads *
+    q_tokens, keys]` x `q_tokens` tokens, one of each per layer, input rows K or V
+    (`kv_width`: `kv_heads * head_dim` before grouped-query expansion). `q_tokens`
+    is the projections' token count."""
+    q_tokens = next(layer.tokens for layer in layers if not layer.kv)
+    out = []
+    for layer in layers:
+        if not layer.kv:
+            out.append(layer)
+            continue
+        heads = layer.tokens * layer.batch // q_tokens
+        if layer.name.endswith(".qk"):     # per KV head: [group*q_tokens, head_dim] x [head_dim, keys]
+            head_dim = layer.cin
+            kv_width = layer.kv_width or layer.batch * head_dim
+            out.append(PaperLayer(layer.name, heads * q_tokens, heads * head_dim, q_tokens, 1, True, kv_width))
+        else:                              # per KV head: [group*q_tokens, keys] x [keys, head_dim]
+            keys, head_dim = layer.cin, layer.cout
+            kv_width = layer.kv_width or layer.batch * head_dim
+            out.append(PaperLayer(layer.name, q_tokens, keys, heads * q_tokens, 1, True, kv_width))
+    return out
+
+
 def layer_cost(layer: PaperLayer, config: PaperConfig) -> PaperCost:
-    """One layer under the module docstring's formulas."""
-    w_bits = config.kv_bits if layer.kv else config.weight_bits
+    """One layer under the module docstring's formulas (in the 2024 revision,
+    attention "weights" move at 16 bits and take the weights' bit-serial latency)."""
+    if config.published_revision:
+        w_bits = ACT_BITS if layer.kv else config.weight_bits
+        latency = config.pe_latency(config.weight_bits)
+    else:
+        w_bits = config.kv_bits if layer.kv else config.weight_bits
+        latency = config.pe_latency(w_bits)
     tiles = (math.ceil(layer.cin / config.dot_product_width) * math.ceil(layer.cout / config.rows)
              * math.ceil(layer.tokens / config.cols) * layer.batch)
-    compute = tiles * config.pe_latency(w_bits)
+    compute = tiles * latency
     bytes_w = math.ceil(layer.cin * w_bits / 8) * layer.cout * layer.batch
-    bytes_i = math.ceil(layer.cin * ACT_BITS / 8) * layer.tokens * layer.batch
+    bytes_i = math.ceil((layer.input_channels or layer.cin) * ACT_BITS / 8) * layer.tokens * layer.batch
     bytes_o = math.ceil(layer.cout * ACT_BITS / 8) * layer.tokens * layer.batch
     fetch_w, fetch_i = _refetch(bytes_w, bytes_i, config)
     moved = bytes_w * fetch_w + bytes_i * fetch_i + bytes_o
@@ -172,7 +250,10 @@ def _refetch(bytes_w: int, bytes_i: int, config: PaperConfig) -> tuple[int, int]
 
 
 def paper_cost(layers: Iterable[PaperLayer], config: PaperConfig) -> PaperCost:
-    """The sum over `layers` (the simulator's `calc_cycle` and energy totals)."""
+    """The sum over `layers` (the simulator's `calc_cycle` and energy totals); under
+    `config.published_revision`, over `revision_layers(layers)`."""
+    if config.published_revision:
+        layers = revision_layers(list(layers))
     total = PaperCost(0, 0, 0, 0.0, 0.0)
     for layer in layers:
         total = total + layer_cost(layer, config)

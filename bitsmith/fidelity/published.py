@@ -9,7 +9,9 @@ column "Geo Mean" but compute an arithmetic mean, which is what `mean` is here.
 ⚠ FACTS §1.4–1.5: the notebooks' prefill cycle counts were produced by an earlier
 revision of BitMoD's simulator; the released code gives prefill counts 10–30 %
 lower (Llama-2-7B ANT: 1.687 G vs 1.950 G). Every discriminative ratio, and the
-prefill part of every generative one, inherits that discrepancy.
+prefill part of every generative one, inherits that discrepancy in paper mode. That
+revision is HPCA commit 48975fc (2024-11-14): its accounting (the `paper@48975fc`
+mode, paper.py's docstring) gives every cycle count of `speedup_plot.ipynb` exactly.
 
 Stripes, Loom, Bit Fusion, LUT Tensor Core (FACTS §4, §3.2): their throughput laws
 and abstracts' averages.
@@ -21,13 +23,14 @@ SPEEDUP_SOURCE = "FACTS §1.5; HPCA bitmod_sim/plot/speedup_plot.ipynb"
 ENERGY_SOURCE = "FACTS §1.5; HPCA bitmod_sim/plot/energy_plot.ipynb"
 SWEEP_SOURCE = "FACTS §1.5; DEV figures/ppl_pareto/ppl_pareto.xlsx"
 ABSTRACT_SOURCE = "FACTS §1.5; BitMoD abstract, arXiv 2411.11745"
-EARLIER_REVISION = ("the published prefill cycles come from an earlier revision of BitMoD's simulator; its released "
-                    "code gives 10-30% fewer (FACTS §1.4-1.5), so paper mode reproduces the code, not the plot")
+EARLIER_REVISION = ("the published prefill cycles come from an earlier revision of BitMoD's simulator, HPCA 48975fc "
+                    "(2024-11-14), whose attention shapes and widths the paper@48975fc mode reproduces exactly; its "
+                    "released code gives 10-30% fewer (FACTS §1.4-1.5), so paper mode reproduces the code, not the plot")
 
-OLIVE_DECODE = ("the released code gives OliVe 107.6 M decode cycles, 11% over the notebook's 97.2 M; FACTS §1.4's "
-                "own re-implementation finds the same gap, so an earlier revision again")
-ANT_13B = ("the notebook's ANT Llama-2-13B decode step (251.9 M cycles) matches 5-bit weights (paper mode at 5 bits: "
-           "257.9 M) while the released test_ant.py charges 4 bits (207.7 M)")
+OLIVE_DECODE = ("the released code gives OliVe 107.6 M decode cycles, 11% over the notebook's 97.2 M; the earlier "
+                "revision (48975fc test_olive.py) charged Llama-2-7B 3.75 bits in decode, not 4, and gives 97.2 M")
+ANT_13B = ("the notebook's ANT Llama-2-13B decode step (251.9 M cycles) is the earlier revision's 5-bit width "
+           "(48975fc test_ant.py), while the released test_ant.py charges 4 bits (207.7 M)")
 
 # Speedup over FP16 per model, in MODELS order (opt-1.3b, phi-2, yi-6b, llama2-7b, llama2-13b, llama3-8b).
 SPEEDUP: dict[str, dict[str, tuple[float, ...]]] = {
@@ -59,6 +62,24 @@ DRAM_SHARE_RANGE = (0.62, 0.91)   # "DRAM is 62-91% of total energy in every des
 # Llama-2-7B cycles per step (notebook): one decode token, and the 256-token prefill.
 DECODE_CYCLES_LLAMA2_7B = {"FP16": 413.5e6, "BitMoD-LY": 79.5e6, "ANT": 129.5e6, "OliVe": 97.2e6}
 PREFILL_CYCLES_LLAMA2_7B = {"FP16": 3156.6e6, "BitMoD-LY": 1202.9e6, "ANT": 1949.6e6, "OliVe": 1768.1e6}
+# Every cycle count of speedup_plot.ipynb (`cycle_*_d`: the 256-token prefill; `cycle_*_g`: one decode step),
+# per model in MODELS order; the speedups above are computed from these.
+NOTEBOOK_CYCLES: dict[str, dict[str, tuple[int, ...]]] = {
+    "prefill": {
+        "FP16": (669255680, 1399816192, 2878668800, 3156574208, 6676111360, 3969089536),
+        "BitMoD-LL": (336236544, 693780480, 1414209536, 1649680384, 3537397760, 1901133824),
+        "ANT": (440975360, 847773696, 1734868992, 1949564928, 4076584960, 2266234880),
+        "OliVe": (403718144, 779268096, 1575157760, 1768062976, 3648512000, 2008645632),
+        "BitMoD-LY": (233070592, 515194880, 946937856, 1202921472, 2601461760, 1273233408),
+    },
+    "decode": {
+        "FP16": (82153718, 165841248, 362970848, 413518608, 804330080, 469624976),
+        "BitMoD-LL": (31220054, 62986912, 137681120, 156919888, 305157360, 178109840),
+        "ANT": (25779238, 51998112, 119342816, 129497936, 251907680, 132370576),
+        "OliVe": (20018374, 41655712, 96691936, 97236816, 189155680, 105031744),
+        "BitMoD-LY": (15857750, 31959712, 69662944, 79493200, 154552560, 90099088),
+    },
+}
 # BitMoD decode cycles per token for Llama-2-7B at 3/4/5/6/8-bit weights.
 BITMOD_DECODE_SWEEP = {3: 79.5e6, 4: 105.3e6, 5: 131.1e6, 6: 156.9e6, 8: 206.9e6}
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bitsmith.fidelity.accounting import CYCLE, LADDER, PAPER
+from bitsmith.fidelity.accounting import CYCLE, LADDER, PAPER, REVISION
 from bitsmith.fidelity.bitmod_study import TOLERANCE, Figure, explain
 
 TITLES = {
@@ -40,14 +40,16 @@ def _gap(figure: Figure, mode: str) -> str:
 
 
 def figure_table(name: str, figures: Sequence[Figure]) -> Table:
-    """One table: row, column, published, paper and cycle with their gaps, the ladder."""
+    """One table: row, column, published, paper, the 2024 revision's paper
+    accounting and cycle with their gaps, the ladder."""
     table = Table(title=TITLES.get(name, name), title_justify="left")
-    for column in ("", "", "published", PAPER, "gap", CYCLE, "gap", *LADDER):
+    for column in ("", "", "published", PAPER, "gap", REVISION, "gap", CYCLE, "gap", *LADDER):
         table.add_column(column, justify="left" if not column else "right")
     for figure in figures:
         table.add_row(figure.row, figure.column, "" if figure.published is None else _number(figure.published),
-                      _number(figure.measured[PAPER]), _gap(figure, PAPER), _number(figure.measured[CYCLE]),
-                      _gap(figure, CYCLE), *(_number(figure.measured[mode]) for mode in LADDER))
+                      _number(figure.measured[PAPER]), _gap(figure, PAPER), _number(figure.measured[REVISION]),
+                      _gap(figure, REVISION), _number(figure.measured[CYCLE]), _gap(figure, CYCLE),
+                      *(_number(figure.measured[mode]) for mode in LADDER))
     return table
 
 
@@ -64,14 +66,14 @@ def print_figures(tables: Mapping[str, Sequence[Figure]], console: Console) -> N
 
 
 def plot_figures(tables: Mapping[str, Sequence[Figure]], directory: Path) -> list[Path]:
-    """One grouped-bar PNG per table: published, paper and cycle per figure."""
+    """One grouped-bar PNG per table: published, paper, paper@48975fc and cycle per figure."""
     paths = []
     for name, figures in tables.items():
         shown = [f for f in figures if f.published is not None]
         if not shown:
             continue
         series = {"published": [f.published for f in shown], PAPER: [f.measured[PAPER] for f in shown],
-                  CYCLE: [f.measured[CYCLE] for f in shown]}
+                  REVISION: [f.measured[REVISION] for f in shown], CYCLE: [f.measured[CYCLE] for f in shown]}
         paths.append(grouped_bars(TITLES.get(name, name), [f"{f.row}\n{f.column}" for f in shown], series,
                                   directory / f"fidelity_{name.replace(' ', '_')}.png"))
     return paths
