@@ -87,9 +87,10 @@ def dpbusd(acc, unsigned_u32x16, signed_u32x16):
 class Operand:
     """What a kernel path adds to the common skeleton: `prologue(x, xs, corr)`
     emits the activation stage, filling the block scales xs[M, K/32] and adding
-    to the corrections corr[M, G] (zeroed before); `body(acc, nts, m, b)` emits the
-    integer accumulation of activation block `b` of row `m` into acc[i] (int32x16)
-    for each of the task's row tiles nts[i]."""
+    to the corrections corr[M, G] (zeroed before); `body(nts, m, b)` returns, for
+    each of the task's row tiles nts[i], the int32x16 expression of activation
+    block `b` of row `m`'s integer dot products (a value, not a buffer: the chain
+    stays in registers whatever else the loop calls)."""
 
     prologue: Callable
     body: Callable
@@ -135,10 +136,8 @@ def integer_kernel(shape, rows: int, make_operand: Callable[[object, Args], Oper
                         dacc = zeros((tiles, LANES), "float32")
                         with T.serial(0, blocks_per_group) as bb:
                             b = g * blocks_per_group + bb
-                            acc = zeros((tiles, LANES), "int32")
-                            operand.body(acc, nts, m, b)
-                            for i in range(tiles):
-                                scaled = broadcast(xs[m, b]) * T.Cast("float32x16", vec(acc, i))
+                            for i, dot in enumerate(operand.body(nts, m, b)):
+                                scaled = broadcast(xs[m, b]) * T.Cast("float32x16", dot)
                                 store(dacc, vec(dacc, i) + scaled, i)
                         for i, nt in enumerate(nts):
                             offset = broadcast(tirx.const(float(shape.offset), "float32"))
@@ -199,12 +198,13 @@ def vnni_operand(shape, args: Args) -> Operand:
 
     table = _constant_bytes(shape.code_values)
 
-    def body(acc, nts, m, b) -> None:
+    def body(nts, m, b) -> list:
+        dots = [broadcast(T.int32(0))] * len(nts)
         for q in range(CHUNK // 4):  # quads of k in the block, unrolled
             quad = b * (CHUNK // 4) + q
             activations = broadcast(T.reinterpret("uint32", xq.vload([m, quad * 4], "int8x4")))
-            for i, nt in enumerate(nts):
-                store(acc, dpbusd(vec(acc, i), weights(nt, b, q), activations), i)
+            dots = [dpbusd(dot, weights(nt, b, q), activations) for dot, nt in zip(dots, nts, strict=True)]
+        return dots
 
     return Operand(prologue, body)
 

@@ -106,7 +106,8 @@ def lut_operand(shape, args: Args) -> Operand:
             g = b * CHUNK // shape.group
             put(corr, corr[m, g] + xs[m, b] * T.Cast("float32", ones[0]), m, g)
 
-    def body(acc, nts, m, b) -> None:
+    def body(nts, m, b) -> list:
+        dots = [broadcast(T.int32(0))] * len(nts)
         low_nibbles = broadcast(T.uint32(0x0F0F0F0F))
         select = broadcast(T.uint32(TABLE_SELECT))
         for half in range(2):  # 16 activations each: the low, then the high nibbles
@@ -118,6 +119,7 @@ def lut_operand(shape, args: Args) -> Operand:
                     nibbles = (word >> broadcast(T.uint32(4 * half)) if half else word) & low_nibbles
                     index = T.reinterpret("int8x64", nibbles | select)
                     looked = tirx.call_llvm_pure_intrin("int8x64", VPERMB, table, index)
-                    store(acc, dpbusd(vec(acc, j), weight, T.reinterpret("uint32x16", looked)), j)
+                    dots[j] = dpbusd(dots[j], weight, T.reinterpret("uint32x16", looked))
+        return dots
 
     return Operand(prologue, body)
