@@ -47,6 +47,9 @@ import os
 # steals the cores the other's next call needs (set before torch and tvm load).
 os.environ.setdefault("TVM_THREAD_POOL_SPIN_COUNT", "0")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Every row's weights on transparent huge pages: TVM's through `memory`, torch's
+# through its allocator's switch (numpy, the bandwidth sum's, asks by itself).
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import argparse  # noqa: E402
 import math  # noqa: E402
@@ -64,6 +67,7 @@ from rich.table import Table  # noqa: E402
 from tvm import te  # noqa: E402
 
 from bitsmith.backends.tvm.kernels import KernelSchedule  # noqa: E402
+from bitsmith.backends.tvm.memory import device_tensors  # noqa: E402
 from bitsmith.backends.tvm.packing import PackedWeight  # noqa: E402
 from bitsmith.backends.tvm.runtime import PackedLinear, host_target  # noqa: E402
 from bitsmith.backends.tvm.tuning import packings, tune  # noqa: E402
@@ -187,7 +191,7 @@ def tvm_pass_seconds(budget_s: float) -> list[float]:
     rows = 64 * (os.cpu_count() or 1)
     length = BANDWIDTH_BYTES // 4 // rows
     module, dev = _vector_sum(rows, length), tvm.cpu()
-    a = tvm.runtime.tensor(np.ones((rows, length), np.float32), dev)
+    a = device_tensors([np.ones((rows, length), np.float32)], dev)[0]
     r = tvm.runtime.empty((rows, 64), "float32", dev)
     return pass_seconds(lambda: module["main"](a, r), budget_s)
 
@@ -245,7 +249,7 @@ def tvm_fp32_row(x: np.ndarray, repeat: int, rng: np.random.Generator) -> Row:
     module, dev = _dense_fp32(), tvm.cpu()
     xs = tvm.runtime.tensor(x, dev)
     y = tvm.runtime.empty((1, N), "float32", dev)
-    weights = [tvm.runtime.tensor(rng.standard_normal((N, K), np.float32), dev)
+    weights = [device_tensors([rng.standard_normal((N, K), np.float32)], dev)[0]
                for _ in range(copies_for_dram(N * K * 4))]
     calls = [lambda w=w: module["main"](xs, w, y) for w in weights]
     return Row("TVM fp32 dense", time_round_robin(calls[:1], repeat), time_round_robin(calls, repeat),

@@ -64,6 +64,7 @@ from tvm import relax
 from bitsmith.backends.tvm.cpu_schedule import cpu_pipeline
 from bitsmith.backends.tvm.errors import BackendError
 from bitsmith.backends.tvm.lower import CPU_PATHS, KernelBuilder, LoweredGraph, cpu_kernel, lower_graph
+from bitsmith.backends.tvm.memory import device_tensors
 from bitsmith.backends.tvm.runtime import Timing, host_target
 from bitsmith.ir.graph import Graph, Node, Value
 from bitsmith.ir.interpret import interpret
@@ -148,7 +149,7 @@ class GraphRunner:
         self.device = device(device_name)
         self.lowered: LoweredGraph = lower_graph(graph, self.device.kernel, choice=kernel, paths=self.device.paths)
         self.vm = relax.VirtualMachine(build_module(self.lowered.module, self.device.target), self.device.tvm_device)
-        self._params = [self._tensor(a) for a in self.lowered.param_arrays]
+        self._params = device_tensors(self.lowered.param_arrays, self.device.tvm_device)
 
     @property
     def graph(self) -> Graph:

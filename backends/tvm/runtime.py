@@ -24,6 +24,7 @@ import tvm
 from tvm.target import codegen
 
 from bitsmith.backends.tvm.kernels import KernelSchedule, KernelShape, linear_kernel
+from bitsmith.backends.tvm.memory import device_tensors
 from bitsmith.backends.tvm.packing import PackedWeight
 
 
@@ -67,7 +68,7 @@ class Timing:
 
 class PackedLinear:
     """One linear layer, y = x . W^T + bias, as a compiled kernel bound to its
-    packed weight (copied to the device once)."""
+    packed weight (copied to the device once, on huge pages: `memory`)."""
 
     def __init__(self, packed: PackedWeight, m: int, *, bias: np.ndarray | None = None,
                  schedule: KernelSchedule = KernelSchedule(), target: tvm.target.Target | None = None) -> None:
@@ -81,7 +82,7 @@ class PackedLinear:
                              f"{', '.join(required_features(packed))}, which {target} lacks")
         self.module = compile_kernel(self.shape, schedule, str(target))
         arrays = list(packed.arrays().values()) + ([] if bias is None else [np.asarray(bias, np.float32)])
-        self._weights = [tvm.runtime.tensor(np.ascontiguousarray(a), self.device) for a in arrays]
+        self._weights = device_tensors(arrays, self.device)
         self._out = tvm.runtime.empty((m, packed.n), "float32", self.device)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
