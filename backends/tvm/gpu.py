@@ -15,8 +15,7 @@ from __future__ import annotations
 import tvm
 from tvm import te, tirx
 
-from bitsmith.backends.tvm.kernels import KernelShape
-from bitsmith.backends.tvm.kernels import _compute as packed_compute  # see the report: wants a public name
+from bitsmith.backends.tvm.kernels import KernelShape, linear_compute
 
 THREADS = 128
 GPU_PATHS = ("blocked",)  # the packed-GEMM paths `gpu_kernel` builds (`lower.kernel_path`)
@@ -29,14 +28,15 @@ def cuda_target() -> tvm.target.Target:
 
 def gpu_kernel(shape: KernelShape) -> tirx.PrimFunc:
     """The packed kernel for `shape`, scheduled for CUDA (module docstring)."""
-    sch = tvm.s_tir.Schedule(te.create_prim_func(packed_compute(shape)))
+    sch = tvm.s_tir.Schedule(te.create_prim_func(linear_compute(shape)))
     acc, q, p = sch.get_sblock("acc"), sch.get_sblock("q"), sch.get_sblock("p")
     i, j, _ = sch.get_loops(acc)
     blocks, threads = sch.split(sch.fuse(i, j), [None, THREADS])
     sch.bind(blocks, "blockIdx.x")
     sch.bind(threads, "threadIdx.x")
-    if shape.bias:
+    if shape.bias:  # acc is then an intermediate: the thread's register, not a global array
         sch.reverse_compute_at(sch.get_sblock("bias_add"), threads)
+        sch.set_scope(acc, 0, "local")
     sch.compute_at(q, threads, preserve_unit_loops=True)
     sch.compute_at(p, sch.get_loops(q)[-1], preserve_unit_loops=True)
     sch.set_scope(p, 0, "local")

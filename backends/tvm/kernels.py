@@ -95,14 +95,15 @@ def linear_kernel(shape: KernelShape, schedule: KernelSchedule) -> tvm.IRModule:
         return integer_kernel(shape, schedule.rows, vnni_operand)
     if shape.layout == "lut":
         return integer_kernel(shape, schedule.rows, lut_operand)
-    tensors = _compute(shape)
+    tensors = linear_compute(shape)
     sch = tvm.s_tir.Schedule(te.create_prim_func(tensors))
     _schedule(sch, shape, schedule)
     return sch.mod
 
 
-def _compute(shape: KernelShape) -> list[te.Tensor]:
-    """The placeholders and stages, in the kernel's argument order."""
+def linear_compute(shape: KernelShape) -> list[te.Tensor]:
+    """The float path's placeholders and stages, in the kernel's argument order,
+    unscheduled: the CPU schedule (`_schedule`) and the CUDA one (`gpu`) share it."""
     m, n, k, kp, L = shape.m, shape.n, shape.k, shape.k_padded, shape.block
     groups, per_group = kp // shape.group, shape.group // L
     x = te.placeholder((m, k), "float32", name="x")

@@ -12,6 +12,10 @@ What becomes what:
   `kernels.dequantize_kernel` decodes the weight to float32 [N, K] once per
   call, and a Relax matmul (scheduled by `cpu_schedule.Matmul`) multiplies.
   Layers of equal shape share one kernel.
+- `conv2d` with a quantised weight: its im2col patches [N*OH*OW, KH*KW*C] (one
+  injective TE stage) times the weight's [O, KH*KW*C] matrix view (`conv`), as a
+  packed GEMM on the same paths, then back to NCHW. A grouped conv (groups > 1)
+  decodes its packed weight once per call ("dense") and calls Relax's conv2d.
 - every other node: `relax_ops.RELAX_OPS`, then a cast to the node's dtype.
 - parameters (constants of origin "parameter": weights, biases, norms, embedding
   tables) are *function parameters* of `main`, after the graph inputs: packed
@@ -48,8 +52,9 @@ equal at 2 (`tuning` docstring), with coarser numerics.
 
 Refused, each as one line naming the node: a quantised weight the packed layout
 cannot hold (`PackingError`: 1-bit codes, outlier side-tables, a group size
-smaller than a block); a quantised conv2d weight or an N-D quantised matmul
-operand (no packed kernel); a shape-only graph; a node TVM cannot type.
+smaller than a block, e.g. a 3-channel stem conv quantised per channel); an
+N-D quantised matmul operand (no packed kernel); a shape-only graph; a node TVM
+cannot type.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ import numpy as np
 import tvm
 from tvm import relax, tirx
 
+from bitsmith.backends.tvm.conv import conv_weight_matrix, im2col
 from bitsmith.backends.tvm.errors import BackendError
 from bitsmith.backends.tvm.kernels import KernelSchedule, KernelShape, dequantize_kernel, linear_kernel
 from bitsmith.backends.tvm.packing import PackedWeight, PackingError, pack_weight
@@ -85,9 +91,12 @@ def cpu_kernel(shape: KernelShape) -> tirx.PrimFunc:
     return linear_kernel(shape, KernelSchedule())["main"]
 
 
-def kernel_path(spec: QuantSpec, m: int, choice: str = "auto", paths: Sequence[str] = CPU_PATHS) -> str:
+def kernel_path(spec: QuantSpec, m: int, choice: str = "auto", paths: Sequence[str] = CPU_PATHS,
+                pack: Callable[[str], PackedWeight] | None = None) -> str:
     """The kernel path of a packed GEMM with `m` activation rows (module
-    docstring table), among the `paths` the device builds."""
+    docstring table), among the `paths` the device builds. `pack(layout)` packs
+    the weight for the "auto" probe (default: `pack_weight`; the lowering passes
+    its own, which keeps the packing it will use)."""
     _check_choice(choice)
     if choice in ("vnni", "lut"):
         if choice not in paths or not supports(choice):
@@ -95,7 +104,7 @@ def kernel_path(spec: QuantSpec, m: int, choice: str = "auto", paths: Sequence[s
         return choice
     if choice == "auto" and "vnni" in paths and supports("vnni"):
         try:
-            if supports(pack_weight(spec, "probe", layout="vnni")):
+            if supports((pack or (lambda layout: pack_weight(spec, "probe", layout=layout)))("vnni")):
                 return "vnni"
         except PackingError:
             pass  # not an integer or integer-valued format, or a shape the layout cannot tile
@@ -158,6 +167,7 @@ class _Lowering:
         self.env: dict[str, relax.Expr] = {}
         self.params: list[tuple[relax.Var, np.ndarray]] = []
         self.kernels: dict[tuple[str, KernelShape], relax.GlobalVar] = {}
+        self.packings: dict[tuple[str, str], PackedWeight] = {}
         self.packed_vars: dict[tuple[str, str], tuple[PackedWeight, list[relax.Var]]] = {}
         self.packed: list[PackedLayer] = []
 
@@ -216,48 +226,95 @@ class _Lowering:
         const = self.graph.constant(node.inputs[1])
         if const is not None and const.quant is not None:
             raise BackendError(f"node %{node.name}: {node.op} with a quantised {list(const.type.shape)} weight "
-                               f"({const.quant.scheme}) has no packed TVM kernel; only 2-D linear/matmul weights do")
+                               f"({const.quant.scheme}) has no packed TVM kernel; linear, conv2d and 2-D matmul weights do")
 
     # --- packed GEMMs --------------------------------------------------------------
     def _packed_gemm(self, node: Node) -> relax.Expr | None:
         """The packed-kernel call for a linear/matmul with a 2-D quantised constant
-        weight, or None when the node is not one."""
-        if node.op not in (Op.LINEAR, Op.MATMUL):
+        weight or a conv2d with a quantised weight, or None when the node is
+        neither."""
+        if node.op not in (Op.LINEAR, Op.MATMUL, Op.CONV2D):
             return None
         const = self.graph.constant(node.inputs[1])
-        if const is None or const.quant is None or len(const.type.shape) != 2:
+        if const is None or const.quant is None:
             return None
-        x_type = self.graph.value(node.inputs[0]).type
-        lead = x_type.shape[:-1]
+        if node.op is Op.CONV2D:
+            return self._packed_conv(node, const)
+        if len(const.type.shape) != 2:
+            return None
+        lead = self.graph.value(node.inputs[0]).type.shape[:-1]
+        return self._gemm(node, const.name, const.quant, self._float_operand(node.inputs[0]), lead)
+
+    def _gemm(self, node: Node, weight: str, spec: QuantSpec, x: relax.Expr, lead: tuple[int, ...]) -> relax.Expr:
+        """y[*lead, N] = x[*lead, K] . W^T (+ the node's bias), W the packed `spec`,
+        on the path `kernel_path` picks for M = prod(lead) rows."""
         m = math.prod(lead)
-        path = kernel_path(const.quant, m, self.choice, self.paths)
-        packed, arrays = self._packed_weight(const, "blocked" if path == "dense" else path)
+        path = kernel_path(spec, m, self.choice, self.paths, pack=lambda layout: self._packing(weight, spec, layout))
+        packed, arrays = self._packed_weight(weight, spec, "blocked" if path == "dense" else path)
         bias = len(node.inputs) == 3
         shape = KernelShape.of(packed, 0 if path == "dense" else m, bias=bias and path != "dense")
         self.packed.append(PackedLayer(node.name, packed, shape, path))
-        x = self._operand(node.inputs[0])
-        if tvm_dtype(x_type) != "float32":
-            x = self.bb.emit(relax.op.astype(x, "float32"))
-        bias_arg = [self.bb.emit(relax.op.astype(self._operand(node.inputs[2]), "float32"))] if bias else []
+        bias_arg = [self._float_operand(node.inputs[2])] if bias else []
         if path == "dense":
-            w = self.bb.emit(relax.call_tir(self._kernel("dequantize", shape), arrays,
-                                            relax.TensorType((packed.n, packed.k), "float32")))
-            y = relax.op.matmul(x, relax.op.permute_dims(w))
+            y = relax.op.matmul(x, relax.op.permute_dims(self._decoded(packed, arrays, shape)))
             return relax.op.add(y, bias_arg[0]) if bias else y
         args = [self.bb.emit(relax.op.reshape(x, (m, packed.k))), *arrays, *bias_arg]
         out_type = relax.TensorType((m, packed.n), "float32")
         y = self.bb.emit(relax.call_tir(self._kernel("linear", shape), args, out_type))
         return relax.op.reshape(y, (*lead, packed.n))
 
-    def _packed_weight(self, const: Constant, layout: str) -> tuple[PackedWeight, list[relax.Var]]:
-        """The constant packed (once per layout) and its arrays as parameters."""
-        if (const.name, layout) not in self.packed_vars:
-            packed = pack_weight(const.quant, const.name, layout=layout)
+    def _packed_conv(self, node: Node, const: Constant) -> relax.Expr:
+        """A quantised conv2d: im2col patches times the packed [O, KH*KW*C] matrix
+        (`conv`), back to NCHW; a grouped conv decodes its weight and calls
+        Relax's conv2d."""
+        out_channels, group_channels, kh, kw = const.type.shape
+        stride, padding, dilation = (tuple(node.attrs[a]) for a in ("stride", "padding", "dilation"))
+        spec = conv_weight_matrix(const.quant)
+        x = self._float_operand(node.inputs[0])
+        if node.attrs["groups"] != 1:
+            packed, arrays = self._packed_weight(const.name, spec, "blocked")
+            shape = KernelShape.of(packed, 0, bias=False)
+            self.packed.append(PackedLayer(node.name, packed, shape, "dense"))
+            matrix = self._decoded(packed, arrays, shape)
+            w = relax.op.permute_dims(relax.op.reshape(matrix, (out_channels, kh, kw, group_channels)), (0, 3, 1, 2))
+            y = relax.op.nn.conv2d(x, self.bb.emit(w), strides=stride, padding=padding, dilation=dilation,
+                                   groups=node.attrs["groups"])
+            if len(node.inputs) == 3:
+                y = relax.op.add(y, relax.op.reshape(self._float_operand(node.inputs[2]), (1, -1, 1, 1)))
+            return y
+        patches = self.bb.emit_te(im2col, x, (kh, kw), stride, padding, dilation, primfunc_name_hint="im2col")
+        batch, _, oh, ow = self.graph.value(node.name).type.shape
+        y = self.bb.emit(self._gemm(node, const.name, spec, patches, (batch * oh * ow,)))
+        return relax.op.permute_dims(relax.op.reshape(y, (batch, oh, ow, out_channels)), (0, 3, 1, 2))
+
+    def _float_operand(self, name: str) -> relax.Expr:
+        """The operand as float32, the packed kernels' activation type."""
+        x = self._operand(name)
+        if tvm_dtype(self.graph.value(name).type) != "float32":
+            x = self.bb.emit(relax.op.astype(x, "float32"))
+        return x
+
+    def _decoded(self, packed: PackedWeight, arrays: list[relax.Var], shape: KernelShape) -> relax.Expr:
+        """The weight decoded to float32 [N, K], once per call ("dense")."""
+        return self.bb.emit(relax.call_tir(self._kernel("dequantize", shape), arrays,
+                                           relax.TensorType((packed.n, packed.k), "float32")))
+
+    def _packing(self, name: str, spec: QuantSpec, layout: str) -> PackedWeight:
+        """Constant `name` (its spec as a matrix) packed in `layout`, once."""
+        if (name, layout) not in self.packings:
+            self.packings[name, layout] = pack_weight(spec, name, layout=layout)
+        return self.packings[name, layout]
+
+    def _packed_weight(self, name: str, spec: QuantSpec, layout: str) -> tuple[PackedWeight, list[relax.Var]]:
+        """The packing of constant `name` in `layout` and its arrays as parameters
+        (added once)."""
+        if (name, layout) not in self.packed_vars:
+            packed = self._packing(name, spec, layout)
             if not supports(packed):
-                raise BackendError(f"weight {const.name}: the {layout} kernel needs CPU features this host lacks")
-            arrays = [self._param(f"{const.name}.{key}", array) for key, array in packed.arrays().items()]
-            self.packed_vars[const.name, layout] = (packed, arrays)
-        return self.packed_vars[const.name, layout]
+                raise BackendError(f"weight {name}: the {layout} kernel needs CPU features this host lacks")
+            arrays = [self._param(f"{name}.{key}", array) for key, array in packed.arrays().items()]
+            self.packed_vars[name, layout] = (packed, arrays)
+        return self.packed_vars[name, layout]
 
     def _kernel(self, kind: str, shape: KernelShape) -> relax.GlobalVar:
         """The `kind` ("linear" or "dequantize") kernel for `shape`, added to the

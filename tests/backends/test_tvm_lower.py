@@ -1,7 +1,7 @@
 """Whole graphs through TVM against `ir.interpret`: the zoo models at every weight
 width the backend claims (W8, W4 as INT and BitMoD mixture, W2, ternary), the
-ops the zoo does not use in those (conv, pooling, activation quantisers), and the
-one-line refusals.
+ops the zoo does not use in those (float conv, pooling, activation quantisers),
+and the one-line refusals; quantised convs: test_tvm_conv.py.
 
 Tolerances are `graph_runtime`'s table: 1e-4 of the largest output for
 weight-only graphs (observed <= ~1e-6), 2e-2 where activations are fake-quantised.
@@ -12,6 +12,7 @@ ternary cases add ~8 s and are covered on mlp and llama-tiny.
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cache
 
 import numpy as np
@@ -136,13 +137,6 @@ def test_a_group_the_packing_cannot_hold_is_a_one_line_error() -> None:
     assert "\n" not in str(err.value)
 
 
-def test_a_quantised_conv_is_refused_not_run_in_float() -> None:
-    graph = quantize_weights(_model("resnet-tiny")[0], "int8", group_size=None, granularity="channel")[0]
-    with pytest.raises(BackendError, match=r"^node %stem\.0: conv2d with a quantised \[16, 3, 3, 3\] weight "
-                                           r"\(int8\) has no packed TVM kernel"):
-        lower_graph(graph)
-
-
 def test_a_shape_only_graph_is_refused() -> None:
     b = GraphBuilder("big")
     x = b.input("x", TensorType((1, 8), dtype("f32")))
@@ -175,10 +169,16 @@ def test_the_same_lowering_compiles_for_cuda_without_a_gpu() -> None:
     memory verification would reject any kernel left without thread bindings."""
     from bitsmith.backends.tvm.gpu import GPU_PATHS, gpu_kernel
 
-    graph = quantize_weights(_model("llama-tiny")[0], "bitmod4", group_size=None, granularity="channel")[0]
     target = tvm.target.Target({"kind": "cuda", "arch": "sm_80"})
-    module = lower_graph(graph, gpu_kernel, paths=GPU_PATHS).module
-    assert isinstance(build_module(module, target), tvm.runtime.Executable)
+    for name in ("llama-tiny", "resnet-tiny"):  # resnet: quantised convs (im2col) too, the stem's groups of 3 kept
+        base = _model(name)[0]
+        graph = quantize_weights(base, "bitmod4", group_size=None, granularity="channel")[0]
+        if name == "resnet-tiny":
+            stem = base.producer("stem.0").inputs[1]
+            graph = dataclasses.replace(graph, constants=tuple(base.constant(stem) if c.name == stem else c
+                                                               for c in graph.constants))
+        module = lower_graph(graph, gpu_kernel, paths=GPU_PATHS).module
+        assert isinstance(build_module(module, target), tvm.runtime.Executable)
 
 
 @pytest.mark.skipif(not tvm.cuda().exist, reason="no CUDA GPU on this machine")
