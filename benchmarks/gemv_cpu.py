@@ -2,12 +2,12 @@
 
 Rows: torch fp32 `nn.Linear`, torch int8 dynamic-quantised Linear
 (`quantize_dynamic`), a dense fp32 TVM kernel, and the packed low-bit kernels
-(`bitsmith.backends.tvm`) at W8 / W4 / W3 / W2 / ternary / FP4 (E2M1) / BitMoD4, groups of 128, on each
-path: "dequant" (float dequantise-then-multiply, exact), "int8 VNNI" (int8
-activations per block of 32, vpdpbusd) and "LUT" (T-MAC-style int8 tables of 4
-activations, vpermb; 1-4-bit integer weights); FP4 and BitMoD4 reach the VNNI
-path through a byte table (`packing.IntegerTable`). Each path's rows per task come from the
-tuning search (`tuning.tune`, cached under XDG_CACHE_HOME); "tuned best" names
+(`bitsmith.backends.tvm`) at W8 / W4 / W3 / W2 / ternary / W1 (BitNet's
+{-1, +1}) / FP4 (E2M1) / BitMoD4, groups of 128, on each path: "dequant" (float
+dequantise-then-multiply, exact), "int8 VNNI" (int8 activations per block of 32,
+vpdpbusd) and "LUT" (T-MAC-style int8 tables of 4 activations, vpermb; 1-4-bit
+weights); FP4, BitMoD4 and W1 reach the VNNI path through a byte table
+(`packing.IntegerTable`). Each path's rows per task come from the tuning search (`tuning.tune`, cached under XDG_CACHE_HOME); "tuned best" names
 the path and tile the search picks over all paths (cache-resident timing).
 Two regimes: *cache-resident* (one matrix called again and again; W4's 8 MiB
 stays in the 32 MiB L3) and *DRAM-bound* (calls cycle through distinct matrices
@@ -80,7 +80,7 @@ BANDWIDTH_BYTES = 1 << 30  # 32 times the L3
 # seconds of passes over BANDWIDTH_BYTES per candidate (all cores numba, TVM, one thread); the fastest counts
 BANDWIDTH_SECONDS = (3.0, 1.0, 1.0)
 SCHEMES = {"W8": "int8_sym", "W4": "int4_sym", "W3": "int3_sym", "W2": "int2_sym", "ternary": "ternary",
-           "FP4": "fp4_e2m1", "BitMoD4": "bitmod4"}
+           "W1": "bipolar", "FP4": "fp4_e2m1", "BitMoD4": "bitmod4"}
 PATHS = {"blocked": "dequant", "vnni": "int8 VNNI", "lut": "LUT"}
 LUT_MAX_BITS = 4
 # (width, x torch fp32, x torch int8) the issue asks for, DRAM-bound; and the bandwidth share

@@ -59,6 +59,7 @@ class KernelShape:
     layout: str = "blocked"  # the packed layout, which selects the kernel path
     offset: int = 0  # subtracted from an integer layout's codes u (or their table values)
     code_values: tuple[int, ...] = ()  # "vnni" with integer-valued tables: IntegerTable.values
+    plane_step: int = 1  # "lut": what a unit of the code adds (`PackedWeight.lut_step`)
 
     @classmethod
     def of(cls, packed: PackedWeight, m: int, *, bias: bool) -> KernelShape:
@@ -67,7 +68,7 @@ class KernelShape:
                    zero_points=packed.zero_points is not None, bias=bias, layout=packed.layout,
                    offset=packed.offset if packed.layout != "blocked" else 0,
                    code_values=packed.integer_table.values if packed.layout == "vnni" and packed.integer_table
-                   else ())
+                   else (), plane_step=packed.lut_step if packed.layout == "lut" else 1)
 
     @property
     def lanes(self) -> int:

@@ -51,7 +51,7 @@ chosen automatically: on this ISA it is slower than VNNI at 4 bits and about
 equal at 2 (`tuning` docstring), with coarser numerics.
 
 Refused, each as one line naming the node: a quantised weight the packed layout
-cannot hold (`PackingError`: 1-bit codes, outlier side-tables, a group size
+cannot hold (`PackingError`: outlier side-tables, a group size
 smaller than a block, e.g. a 3-channel stem conv quantised per channel); an
 N-D quantised matmul operand (no packed kernel); a shape-only graph; a node TVM
 cannot type.

@@ -1,8 +1,9 @@
-"""T-MAC-style table-lookup GEMV/GEMM for low-bit integer weights (FACTS §3):
+"""T-MAC-style table-lookup GEMV/GEMM for 1-8-bit integer weights (FACTS §3):
 the integer kernel skeleton of `int_kernels` with tables instead of int8
 activations as its integer operand ("lut" layout, `packing`).
 
-Why. A b-bit weight is a sum of b bit-planes, w = sum_i 2^i * bit_i(u) - offset.
+Why. A b-bit weight is a sum of b bit-planes, w = sum_i 2^i * bit_i(u) - offset
+(times the table step for a 1-bit or evenly spaced table format: `packing`).
 For a group of g = 4 activations the 16 sums T[idx] = sum_t bit_t(idx) * x_t
 cover every bit pattern, so 4 weights of one plane cost one table lookup: the
 work is linear in the weight bits (T-MAC), where the VNNI path's is constant.
@@ -113,7 +114,7 @@ def lut_operand(shape, args: Args) -> Operand:
         for half in range(2):  # 16 activations each: the low, then the high nibbles
             table = vec(tables, m, b * 2 + half, lanes=4 * ENTRIES)
             for i, plane in enumerate(args.weights):
-                weight = broadcast(T.uint32((1 << i) * 0x01010101))
+                weight = broadcast(T.uint32((shape.plane_step << i) * 0x01010101))
                 for j, nt in enumerate(nts):
                     word = vec(plane, nt, b)
                     nibbles = (word >> broadcast(T.uint32(4 * half)) if half else word) & low_nibbles

@@ -5,7 +5,7 @@ Why this layout. A CPU kernel streams the weight once per GEMV, so the bytes it
 reads are the packed codes and little else; the SIMD unpack must be a shift and a
 mask per vector, and no element may straddle two words.
 
-Codes. A b-bit code (b = 2..8; ternary is 2-bit) is split into *slices* of
+Codes. A b-bit code (b = 1..8; ternary is 2-bit) is split into *slices* of
 power-of-two widths, the binary digits of b: 8 = [8], 4 = [4], 2 = [2], 3 = [2, 1],
 5 = [4, 1], 6 = [4, 2], 7 = [4, 2, 1] (llama.cpp's q3_K keeps a 3-bit code the same
 way: low bits and a high bit-plane apart). Slice s has width c, offset `off` (the
@@ -60,7 +60,11 @@ operand and a table index need. "vnni" also holds formats of <= 4 bits whose
 values are integers after one multiplier of 1, 2 or 4, up to 4 of them mixed
 per group (FP4 E2M1 x 2 = -12..12, flint4, BitMoD's members: `IntegerTable`):
 their canonical codes are stored as they are and the kernel looks each up in a
-byte table, multiplier * value + offset, the scale divided by the multiplier. Rows come in tiles of 16 (one
+byte table, multiplier * value + offset, the scale divided by the multiplier.
+"lut" also holds one such format whose bytes are linear in the code, step * u
+(every 1-bit format: binary {0, 1} has step 1, BitNet's bipolar {-1, +1} step 2
+and offset 1): its planes then weigh step * 2^i (`PackedWeight.lut_step`).
+Rows come in tiles of 16 (one
 uint32 lane per row of a 512-bit vector), K in chunks of 32 (K_pad and the group
 a multiple of 32), each slice or plane a uint32 array [N/16, K_pad * c / 32, 16]::
 
@@ -101,8 +105,8 @@ class PackingError(BitsmithError):
 
 def slice_widths(bits: int) -> tuple[int, ...]:
     """Power-of-two slice widths of a `bits`-bit code, widest first (7 -> 4, 2, 1)."""
-    if not 2 <= bits <= 8:
-        raise ValueError(f"packed codes have 2..8 bits, got {bits}")
+    if not 1 <= bits <= 8:
+        raise ValueError(f"packed codes have 1..8 bits, got {bits}")
     return tuple(1 << p for p in (3, 2, 1, 0) if bits & (1 << p))
 
 
@@ -135,6 +139,14 @@ class PackedWeight:
         multiplier (FP4 E2M1 x 2, BitMoD's members), the table the "vnni" kernel
         looks codes up in; None otherwise."""
         return None if self.arithmetic else integer_table(self.table, self.bits)
+
+    @cached_property
+    def lut_step(self) -> int | None:
+        """What a unit of the code u adds on the "lut" path's bit-planes (plane i
+        weighs step * 2^i): 1 for an integer format; for one format whose
+        integer table is linear in the code (every 1-bit format, evenly spaced
+        grids), its step; None when planes cannot express the values."""
+        return 1 if self.arithmetic else linear_step(self.table, self.bits)
 
     @property
     def code_xor(self) -> int:
@@ -212,8 +224,8 @@ def pack_weight(spec: QuantSpec, name: str, *, lanes: int = MAX_LANES, layout: s
     if spec.outlier_format:
         raise PackingError(f"{where}: {spec.scheme} has an outlier side-table; no TVM kernel handles outliers")
     bits = spec.element_bits
-    if not 2 <= bits <= 8:
-        raise PackingError(f"{where}: {bits}-bit codes; the packed layout holds 2..8 bits")
+    if not 1 <= bits <= 8:
+        raise PackingError(f"{where}: {bits}-bit codes; the packed layout holds 1..8 bits")
     k = spec.shape[spec.axis]
     n = spec.shape[1 - spec.axis]
     integer = layout != "blocked"
@@ -393,12 +405,25 @@ def integer_table(table: np.ndarray, bits: int) -> IntegerTable | None:
     return None
 
 
+def linear_step(table: np.ndarray, bits: int) -> int | None:
+    """For one format whose `IntegerTable` bytes are step * u for every code u
+    (and step * 2^(bits-1) fits a byte, vpdpbusd's unsigned operand), step."""
+    integer = integer_table(table, bits)
+    if integer is None or len(table) != 1:
+        return None
+    step = integer.values[1]
+    linear = all(v == step * u for u, v in enumerate(integer.values[: 1 << bits]))
+    return step if linear and step << (bits - 1) < 256 else None
+
+
 def _check_integer_layout(spec: QuantSpec, n: int, where: str, layout: str, table: np.ndarray) -> None:
     """Raise unless the integer layouts can hold the weight (module docstring)."""
     fmt = get_format(spec.formats[0])
     single_int = len(spec.formats) == 1 and fmt.family == "int"
-    if not single_int and (layout == "lut" or integer_table(table, spec.element_bits) is None):
-        held = "one integer format" if layout == "lut" else "one integer format or integer-valued tables"
+    held_by_tables = linear_step if layout == "lut" else integer_table
+    if not single_int and held_by_tables(table, spec.element_bits) is None:
+        held = ("one integer format or one table linear in the code" if layout == "lut"
+                else "one integer format or integer-valued tables")
         raise PackingError(f"{where}: the {layout} layout holds {held}, got {'+'.join(spec.formats)}")
     if n % TILE_ROWS:
         raise PackingError(f"{where}: the {layout} layout needs N a multiple of {TILE_ROWS}, got {n}")

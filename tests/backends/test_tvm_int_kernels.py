@@ -47,17 +47,18 @@ def vnni_reference(packed: PackedWeight, x: np.ndarray) -> np.ndarray:
 
 
 def lut_reference(packed: PackedWeight, x: np.ndarray) -> np.ndarray:
-    """sum over planes i of 2^i * table[index of plane i], per block times the
-    table scale, minus the offset times the tables' all-ones entries."""
+    """sum over planes i of step * 2^i * table[index of plane i], per block times
+    the table scale, minus the offset times the tables' all-ones entries."""
     m, kp = x.shape[0], packed.k_padded
     tables, scales = lut_tables(_padded(x, kp))  # [M, K/4, 16], [M, K/32]
     u = np.zeros((packed.n, kp), np.int64)
-    u[:, : packed.k] = unpack_codes(packed).astype(np.int64) ^ packed.offset
-    u[:, packed.k:] = packed.offset  # padding holds code 0
+    u[:, : packed.k] = unpack_codes(packed).astype(np.int64) ^ packed.code_xor
+    u[:, packed.k:] = packed.code_xor  # padding holds code 0
     bits = (u.reshape(packed.n, kp // 4, 4, 1) >> np.arange(packed.bits)) & 1
     index = (bits << np.arange(4)[:, None]).sum(axis=2)  # [N, K/4, bits]
     looked = tables.astype(np.int64)[:, np.arange(kp // 4)[:, None], index]  # [M, N, K/4, bits]
-    dots = (looked << np.arange(packed.bits)).sum(axis=3).reshape(m, packed.n, -1, CHUNK // 4).sum(axis=3)
+    planes = packed.lut_step << np.arange(packed.bits)
+    dots = (looked * planes).sum(axis=3).reshape(m, packed.n, -1, CHUNK // 4).sum(axis=3)
     per_block = dots * scales[:, None, :].astype(np.float64)
     ones = tables[..., 15].astype(np.int64).reshape(m, -1, CHUNK // 4).sum(axis=2) * scales.astype(np.float64)
     blocks_per_group = packed.group // CHUNK
@@ -65,7 +66,8 @@ def lut_reference(packed: PackedWeight, x: np.ndarray) -> np.ndarray:
     c = ones.reshape(m, packed.groups, blocks_per_group).sum(axis=2)
     zero = 0 if packed.zero_points is None else packed.zero_points.astype(np.float64)
     offset = packed.offset + zero  # [N, G] or scalar
-    return (packed.scales.astype(np.float64) * (d - offset * c[:, None, :])).sum(axis=2)
+    multiplier = packed.integer_table.multiplier if packed.integer_table else 1
+    return (packed.scales.astype(np.float64) / multiplier * (d - offset * c[:, None, :])).sum(axis=2)
 
 
 REFERENCES = {"vnni": vnni_reference, "lut": lut_reference}
@@ -86,7 +88,8 @@ def _check(layout: str, scheme: str, n: int, k: int, m: int, *, rows: int = 16, 
 
 
 @pytest.mark.parametrize("layout", ["vnni", "lut"])
-@pytest.mark.parametrize("scheme", ["int8_sym", "int4_sym", "int3_sym", "int2_sym", "ternary", "int5_sym"])
+@pytest.mark.parametrize("scheme", ["int8_sym", "int4_sym", "int3_sym", "int2_sym", "ternary", "int5_sym",
+                                    "binary", "bipolar"])  # 1-bit: {0, 1} and BitNet's {-1, +1}
 def test_gemv_matches_the_integer_reference(layout: str, scheme: str) -> None:
     _check(layout, scheme, 32, 256, 1, group_size=64)
 
@@ -118,8 +121,8 @@ def test_integer_valued_tables_run_on_vnni(scheme: str, multiplier: int) -> None
 
 @pytest.mark.parametrize("layout, scheme, held", [
     ("vnni", "nf4", "one integer format or integer-valued tables"),
-    ("lut", "nf4", "one integer format"),
-    ("lut", "fp4_e2m1", "one integer format"),
+    ("lut", "nf4", "one integer format or one table linear in the code"),
+    ("lut", "fp4_e2m1", "one integer format or one table linear in the code"),
 ])
 def test_integer_layouts_refuse_other_formats(layout: str, scheme: str, held: str) -> None:
     w = np.random.default_rng(4).standard_normal((16, 128)).astype(np.float32)

@@ -17,7 +17,11 @@ from bitsmith.backends.tvm.errors import BackendError
 from bitsmith.backends.tvm.graph_runtime import PATH_TOLERANCE, GraphRunner, tolerance
 from bitsmith.backends.tvm.lower import DENSE_MIN_ROWS, kernel_path
 from bitsmith.backends.tvm.runtime import host_target, supports
+from bitsmith.ir.dtypes import dtype
 from bitsmith.ir.formats.quantize import quantize
+from bitsmith.ir.graph import GraphBuilder
+from bitsmith.ir.ops import Op
+from bitsmith.ir.types import TensorType
 from bitsmith.passes.quantize_weights import quantize_weights
 
 VNNI = pytest.mark.skipif(not supports("lut"), reason="this CPU lacks AVX-512 VNNI/VBMI")
@@ -69,6 +73,26 @@ def test_minilm_prefill_on_each_path_matches_interpret(kernel: str, paths: set[s
     assert check.ok and check.tolerance == tolerance(graph, paths), check.describe()
     if kernel == "float":
         assert check.max_rel_err < 1e-5  # decode-then-dense is exact up to float32 order
+
+
+@VNNI
+@pytest.mark.parametrize("scheme", ["binary", "bipolar"])
+@pytest.mark.parametrize("kernel, paths", [("auto", {"vnni"}), ("float", {"blocked"}), ("lut", {"lut"})])
+def test_one_bit_weights_run_on_every_path(scheme: str, kernel: str, paths: set[str]) -> None:
+    """1-bit weights ({0, 1}, and BitNet's {-1, +1}): one bit-plane for the LUT
+    path, a 1-bit slice for VNNI, a table for the float path."""
+    rng = np.random.default_rng(2)
+    b = GraphBuilder("two_layers")
+    x = b.input("x", TensorType((3, 128), dtype("f32")))
+    hidden = b.op(Op.RELU, [b.op(Op.LINEAR, [x, b.constant("w1", rng.standard_normal((64, 128), np.float32))])])
+    out = b.op(Op.LINEAR, [hidden, b.constant("w2", rng.standard_normal((32, 64), np.float32)),
+                           b.constant("b2", rng.standard_normal(32, np.float32))])
+    graph = quantize_weights(b.build([out]), scheme, group_size=32)[0]
+    inputs = {"x": rng.standard_normal((3, 128), np.float32)}
+    runner = GraphRunner(graph, kernel=kernel)
+    assert {layer.path for layer in runner.lowered.packed} == paths
+    check = runner.check(inputs)
+    assert check.ok, check.describe()
 
 
 def _function(build) -> tvm.IRModule:

@@ -125,8 +125,9 @@ def test_time_layers_times_every_gemm_and_the_whole_model_times_too() -> None:
 
 # --- refusals ------------------------------------------------------------------------------
 def test_a_format_without_a_kernel_is_a_one_line_error() -> None:
-    graph = quantize_weights(_model("mlp")[0], "binary", group_size=32)[0]
-    with pytest.raises(PackingError, match=r"^weight 0\.weight: 1-bit codes; the packed layout holds 2\.\.8 bits$"):
+    graph = quantize_weights(_model("mlp")[0], "olive4", group_size=32)[0]
+    with pytest.raises(PackingError, match=r"^weight 0\.weight: olive4 has an outlier side-table; no TVM kernel "
+                                           r"handles outliers$"):
         lower_graph(graph)
 
 

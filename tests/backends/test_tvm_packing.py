@@ -75,7 +75,7 @@ def test_integer_layouts_unpack_to_the_same_codes(spec: QuantSpec, layout: str) 
     np.testing.assert_allclose(dequantize_packed(packed), dequantize_packed(pack_weight(spec, "w")))
 
 
-@pytest.mark.parametrize("bits, widths", [(2, (2,)), (3, (2, 1)), (4, (4,)), (5, (4, 1)), (6, (4, 2)),
+@pytest.mark.parametrize("bits, widths", [(1, (1,)), (2, (2,)), (3, (2, 1)), (4, (4,)), (5, (4, 1)), (6, (4, 2)),
                                           (7, (4, 2, 1)), (8, (8,))])
 def test_slices_are_the_binary_digits(bits: int, widths: tuple[int, ...]) -> None:
     assert slice_widths(bits) == widths
