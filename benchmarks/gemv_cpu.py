@@ -5,8 +5,9 @@ Rows: torch fp32 `nn.Linear`, torch int8 dynamic-quantised Linear
 (`bitsmith.backends.tvm`) at W8 / W4 / W3 / W2 / ternary / W1 (BitNet's
 {-1, +1}) / FP4 (E2M1) / BitMoD4, groups of 128, on each path: "dequant" (float
 dequantise-then-multiply, exact), "int8 VNNI" (int8 activations per block of 32,
-vpdpbusd) and "LUT" (T-MAC-style int8 tables of 4 activations, vpermb; 1-4-bit
-weights); FP4, BitMoD4 and W1 reach the VNNI path through a byte table
+vpdpbusd), "LUT" (T-MAC-style int8 tables of 4 activations, vpermb; 1-4-bit
+weights) and "LUT f32" (the same with float32 tables, vpermps: exact, at the
+int8 tables' task size); FP4, BitMoD4 and W1 reach the VNNI path through a byte table
 (`packing.IntegerTable`). Each path's rows per task come from the tuning search (`tuning.tune`, cached under XDG_CACHE_HOME); "tuned best" names
 the path and tile the search picks over all paths (cache-resident timing).
 Two regimes: *cache-resident* (one matrix called again and again; W4's 8 MiB
@@ -256,10 +257,11 @@ def tvm_fp32_row(x: np.ndarray, repeat: int, rng: np.random.Generator) -> Row:
                N * K * 4 + x.nbytes)
 
 
-def packed_row(name: str, packed: PackedWeight, schedule: KernelSchedule, x: np.ndarray, repeat: int) -> Row:
+def packed_row(name: str, packed: PackedWeight, schedule: KernelSchedule, x: np.ndarray, repeat: int,
+               tables: str = "int8") -> Row:
     # every PackedLinear copies its arrays: distinct storage, so the DRAM-bound
     # round robin streams each call's weight from memory
-    layers = [PackedLinear(packed, 1, schedule=schedule) for _ in range(copies_for_dram(packed.nbytes))]
+    layers = [PackedLinear(packed, 1, schedule=schedule, tables=tables) for _ in range(copies_for_dram(packed.nbytes))]
     calls = [layer.bind(x) for layer in layers]
     return Row(name, time_round_robin(calls[:1], repeat), time_round_robin(calls, repeat), packed.nbytes + x.nbytes)
 
@@ -277,6 +279,9 @@ def packed_rows(label: str, scheme: str, x: np.ndarray, repeat: int, rng: np.ran
         rows.append(packed_row(f"{PATHS[layout]} {label} ({scheme}) rows={schedule.rows}", packed[layout],
                                schedule, x, repeat))
         measured[layout, schedule] = rows[-1]
+        if layout == "lut":  # the exact variant: float32 tables, the int8 tables' task size
+            rows.append(packed_row(f"LUT f32 {label} ({scheme}) rows={schedule.rows}", packed[layout], schedule, x,
+                                   repeat, tables="float32"))
     best = tune(spec, layouts=layouts)
     name = f"tuned best {label}: {PATHS[best.layout]} rows={best.schedule.rows}"
     same = measured.get((best.layout, best.schedule))

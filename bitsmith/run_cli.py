@@ -30,7 +30,8 @@ BACKENDS = ("tvm",)
 Repeat = Annotated[int, typer.Option("--repeat", help="Timed repeats after one warm-up; the median is reported.")]
 Kernel = Annotated[str, typer.Option("--kernel", help=(
     "Packed-GEMM kernel path: auto (int8 VNNI where it holds the weight, else as float), "
-    "float (exact: decode-then-dense for >= 16 rows, fused below), vnni or lut."))]
+    "float (exact: decode-then-dense for >= 16 rows, fused below), vnni, lut (int8 tables) or lut-f32 "
+    "(float32 tables, exact)."))]
 
 
 def run_command(

@@ -90,10 +90,13 @@ class Operand:
     to the corrections corr[M, G] (zeroed before); `body(nts, m, b)` returns, for
     each of the task's row tiles nts[i], the int32x16 expression of activation
     block `b` of row `m`'s integer dot products (a value, not a buffer: the chain
-    stays in registers whatever else the loop calls)."""
+    stays in registers whatever else the loop calls). A float operand
+    (`integer=False`: the LUT path's float tables) returns float32x16 sums that
+    need no block scale, and leaves xs alone."""
 
     prologue: Callable
     body: Callable
+    integer: bool = True
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ def integer_kernel(shape, rows: int, make_operand: Callable[[object, Args], Oper
                         with T.serial(0, blocks_per_group) as bb:
                             b = g * blocks_per_group + bb
                             for i, dot in enumerate(operand.body(nts, m, b)):
-                                scaled = broadcast(xs[m, b]) * T.Cast("float32x16", dot)
+                                scaled = broadcast(xs[m, b]) * T.Cast("float32x16", dot) if operand.integer else dot
                                 store(dacc, vec(dacc, i) + scaled, i)
                         for i, nt in enumerate(nts):
                             offset = broadcast(tirx.const(float(shape.offset), "float32"))

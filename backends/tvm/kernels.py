@@ -37,7 +37,7 @@ import tvm
 from tvm import te, tirx
 
 from bitsmith.backends.tvm.int_kernels import divisor_at_most, integer_kernel, vnni_operand
-from bitsmith.backends.tvm.lut import lut_operand
+from bitsmith.backends.tvm.lut import lut_float_operand, lut_operand
 from bitsmith.backends.tvm.packing import MAX_LANES, WORD_BITS, PackedWeight, slice_order, slice_widths
 
 
@@ -60,15 +60,17 @@ class KernelShape:
     offset: int = 0  # subtracted from an integer layout's codes u (or their table values)
     code_values: tuple[int, ...] = ()  # "vnni" with integer-valued tables: IntegerTable.values
     plane_step: int = 1  # "lut": what a unit of the code adds (`PackedWeight.lut_step`)
+    tables: str = "int8"  # "lut": its tables' entries, "int8" or "float32" (`lut`)
 
     @classmethod
-    def of(cls, packed: PackedWeight, m: int, *, bias: bool) -> KernelShape:
+    def of(cls, packed: PackedWeight, m: int, *, bias: bool, tables: str = "int8") -> KernelShape:
         return cls(m=m, n=packed.n, k=packed.k, k_padded=packed.k_padded, bits=packed.bits, block=packed.block,
                    group=packed.group, arithmetic=packed.arithmetic, formats=len(packed.formats),
                    zero_points=packed.zero_points is not None, bias=bias, layout=packed.layout,
                    offset=packed.offset if packed.layout != "blocked" else 0,
                    code_values=packed.integer_table.values if packed.layout == "vnni" and packed.integer_table
-                   else (), plane_step=packed.lut_step if packed.layout == "lut" else 1)
+                   else (), plane_step=packed.lut_step if packed.layout == "lut" else 1,
+                   tables=tables if packed.layout == "lut" else "int8")
 
     @property
     def lanes(self) -> int:
@@ -95,7 +97,7 @@ def linear_kernel(shape: KernelShape, schedule: KernelSchedule) -> tvm.IRModule:
     if shape.layout == "vnni":
         return integer_kernel(shape, schedule.rows, vnni_operand)
     if shape.layout == "lut":
-        return integer_kernel(shape, schedule.rows, lut_operand)
+        return integer_kernel(shape, schedule.rows, lut_float_operand if shape.tables == "float32" else lut_operand)
     tensors = linear_compute(shape)
     sch = tvm.s_tir.Schedule(te.create_prim_func(tensors))
     _schedule(sch, shape, schedule)

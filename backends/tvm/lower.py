@@ -33,8 +33,8 @@ Kernel path rule (`kernel_path`; `--kernel` on the command line picks `choice`):
             integer-valued tables: FP4, flint, BitMoD; N a multiple of 16,
             groups a multiple of 32); else as "float"
     float   "dense" for M >= DENSE_MIN_ROWS activation rows, else "blocked"
-    vnni    "vnni"        lut     "lut"        (at any M; refused in one line
-                                                where the host or layout cannot)
+    vnni    "vnni"        lut     "lut"        lut-f32  "lut-f32"
+            (at any M; refused in one line where the host or layout cannot)
 
 Why. The fused float kernel ("blocked") decodes the weight inside its row
 loop, once per activation row: at M = 128 (MiniLM prefill) that is 128 decodes
@@ -48,7 +48,9 @@ rounding the activations to int8 per block of 32, which its check tolerance
 states (`graph_runtime`). "float" keeps float activations ("dense" and
 "blocked" are exact to float32 summation order). "lut" (T-MAC tables) is never
 chosen automatically: on this ISA it is slower than VNNI at 4 bits and about
-equal at 2 (`tuning` docstring), with coarser numerics.
+equal at 2 (`tuning` docstring), with coarser numerics. "lut-f32" reads the same
+bit-planes with float32 tables (`lut.lut_float_operand`): exact like "float",
+about 3x slower than int8 tables, 4x faster than "blocked" at W3.
 
 Refused, each as one line naming the node: a quantised weight the packed layout
 cannot hold (`PackingError`: outlier side-tables, a group size
@@ -81,8 +83,11 @@ from bitsmith.ir.ops import GEMM_LIKE, Op
 
 KernelBuilder = Callable[[KernelShape], tirx.PrimFunc]
 OPAQUE = 8  # relax's OpPatternKind kOpaque: FuseOps leaves the scheduled kernel alone
-KERNEL_CHOICES = ("auto", "float", "vnni", "lut")
-CPU_PATHS = ("blocked", "dense", "vnni", "lut")
+KERNEL_CHOICES = ("auto", "float", "vnni", "lut", "lut-f32")
+CPU_PATHS = ("blocked", "dense", "vnni", "lut", "lut-f32")
+# packed layout and "lut" table entries of each path
+PATH_PACKING = {"blocked": ("blocked", "int8"), "dense": ("blocked", "int8"), "vnni": ("vnni", "int8"),
+                "lut": ("lut", "int8"), "lut-f32": ("lut", "float32")}
 DENSE_MIN_ROWS = 16  # activation rows from which decoding once beats decoding per row
 
 
@@ -98,8 +103,9 @@ def kernel_path(spec: QuantSpec, m: int, choice: str = "auto", paths: Sequence[s
     the weight for the "auto" probe (default: `pack_weight`; the lowering passes
     its own, which keeps the packing it will use)."""
     _check_choice(choice)
-    if choice in ("vnni", "lut"):
-        if choice not in paths or not supports(choice):
+    if choice in ("vnni", "lut", "lut-f32"):
+        layout, tables = PATH_PACKING[choice]
+        if choice not in paths or not supports(layout, tables=tables):
             raise BackendError(f"the {choice} kernel path does not run on this device")
         return choice
     if choice == "auto" and "vnni" in paths and supports("vnni"):
@@ -175,11 +181,17 @@ class _Lowering:
         inputs = [relax.Var(v.name, _tensor_type(v.type)) for v in self.graph.inputs]
         self.env.update((v.name, var) for v, var in zip(self.graph.inputs, inputs, strict=True))
         with self.bb.function("main"):
-            with self.bb.dataflow():
-                for node in self.graph.nodes:
-                    self.env[node.name] = self._node(node)
-                outs = [self.env[name] for name in self.graph.outputs]
-                result = self.bb.emit_output(outs[0] if len(outs) == 1 else relax.Tuple(outs))
+            try:
+                with self.bb.dataflow():
+                    for node in self.graph.nodes:
+                        self.env[node.name] = self._node(node)
+                    outs = [self.env[name] for name in self.graph.outputs]
+                    result = self.bb.emit_output(outs[0] if len(outs) == 1 else relax.Tuple(outs))
+            except BaseException:
+                # a refused node: the dataflow scope's exit opened a binding block, which
+                # TVM would report on stderr ("destroyed with remaining blocks") at exit
+                self.bb._end_block()
+                raise
             self.bb.emit_func_output(result, params=inputs + [var for var, _ in self.params])
         return LoweredGraph(self.graph, self.bb.get(), tuple(var.name for var, _ in self.params),
                             tuple(array for _, array in self.params), tuple(self.packed))
@@ -250,9 +262,10 @@ class _Lowering:
         on the path `kernel_path` picks for M = prod(lead) rows."""
         m = math.prod(lead)
         path = kernel_path(spec, m, self.choice, self.paths, pack=lambda layout: self._packing(weight, spec, layout))
-        packed, arrays = self._packed_weight(weight, spec, "blocked" if path == "dense" else path)
+        layout, tables = PATH_PACKING[path]
+        packed, arrays = self._packed_weight(weight, spec, layout, tables)
         bias = len(node.inputs) == 3
-        shape = KernelShape.of(packed, 0 if path == "dense" else m, bias=bias and path != "dense")
+        shape = KernelShape.of(packed, 0 if path == "dense" else m, bias=bias and path != "dense", tables=tables)
         self.packed.append(PackedLayer(node.name, packed, shape, path))
         bias_arg = [self._float_operand(node.inputs[2])] if bias else []
         if path == "dense":
@@ -305,12 +318,13 @@ class _Lowering:
             self.packings[name, layout] = pack_weight(spec, name, layout=layout)
         return self.packings[name, layout]
 
-    def _packed_weight(self, name: str, spec: QuantSpec, layout: str) -> tuple[PackedWeight, list[relax.Var]]:
+    def _packed_weight(self, name: str, spec: QuantSpec, layout: str,
+                       tables: str = "int8") -> tuple[PackedWeight, list[relax.Var]]:
         """The packing of constant `name` in `layout` and its arrays as parameters
-        (added once)."""
+        (added once); `tables` says which "lut" kernel will read it."""
         if (name, layout) not in self.packed_vars:
             packed = self._packing(name, spec, layout)
-            if not supports(packed):
+            if not supports(packed, tables=tables):
                 raise BackendError(f"weight {name}: the {layout} kernel needs CPU features this host lacks")
             arrays = [self._param(f"{name}.{key}", array) for key, array in packed.arrays().items()]
             self.packed_vars[name, layout] = (packed, arrays)

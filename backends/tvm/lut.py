@@ -54,6 +54,7 @@ G = 4  # activations per table
 ENTRIES = 1 << G
 GROUPS_PER_BLOCK = CHUNK // G  # 8 tables per activation block
 TABLE_SELECT = 0x30201000  # byte j of a lane reads table j of the 64-byte vector
+VPERMPS = "llvm.x86.avx512.permvar.sf.512"  # 16 float32 lanes indexed by 16 int32 (AVX-512F)
 
 
 def lut_tables(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -79,6 +80,15 @@ def _bit_mask(t: int):
                         [tirx.IntImm("int32", i) for i in range(ENTRIES)])
 
 
+def _entries(x, m, group, k: int, k_padded: int):
+    """float32x16: the 16 sums of activation group `group` of row m (entry idx =
+    sum_t bit_t(idx) * x_t, highest t first, as `lut_tables` adds)."""
+    row = broadcast(T.float32(0))
+    for t in reversed(range(G)):
+        row = row + _bit_mask(t) * broadcast(padded(x, m, group * G + t, k, k_padded))
+    return row
+
+
 def lut_operand(shape, args: Args) -> Operand:
     """The table operand of the integer kernel skeleton (module docstring)."""
     m_count, k, kp = shape.m, shape.k, shape.k_padded
@@ -89,9 +99,7 @@ def lut_operand(shape, args: Args) -> Operand:
             entries = T.alloc_buffer((GROUPS_PER_BLOCK, ENTRIES), "float32", scope="local")
             peak = zeros((1, ENTRIES), "float32")
             with T.serial(0, GROUPS_PER_BLOCK) as h:
-                row = broadcast(T.float32(0))
-                for t in reversed(range(G)):  # highest bit first, as lut_tables adds
-                    row = row + _bit_mask(t) * broadcast(padded(x, m, b * CHUNK + h * G + t, k, kp))
+                row = _entries(x, m, b * GROUPS_PER_BLOCK + h, k, kp)
                 store(entries, row, h)
                 store(peak, T.max(vec(peak, 0), T.abs(row)), 0)
             amax = zeros((1,), "float32")
@@ -124,3 +132,34 @@ def lut_operand(shape, args: Args) -> Operand:
         return dots
 
     return Operand(prologue, body)
+
+
+def lut_float_operand(shape, args: Args) -> Operand:
+    """Float tables (the "lut-f32" path): the same bit-planes, each group's 16
+    float32 sums looked up with `vpermps` (16 rows per instruction) and added
+    times step * 2^i, so the result is exact up to float32 summation order.
+    The offset is corrected with the all-ones entries, sum x."""
+    m_count, k, kp = shape.m, shape.k, shape.k_padded
+    groups = kp // G
+    tables = T.alloc_buffer((m_count, groups, ENTRIES), "float32")
+
+    def prologue(x, _xs, corr) -> None:
+        with T.serial(0, m_count) as m, T.serial(0, groups) as h:
+            store(tables, _entries(x, m, h, k, kp), m, h)
+            g = h * G // shape.group
+            put(corr, corr[m, g] + tables[m, h, ENTRIES - 1], m, g)
+
+    def body(nts, m, b) -> list:
+        sums = [broadcast(T.float32(0))] * len(nts)
+        for h in range(GROUPS_PER_BLOCK):  # the layout's byte h % 4, nibble h // 4 of each lane
+            table = vec(tables, m, b * GROUPS_PER_BLOCK + h)
+            shift = broadcast(T.uint32(8 * (h % 4) + 4 * (h // 4)))
+            for i, plane in enumerate(args.weights):
+                weight = broadcast(T.float32(shape.plane_step << i))
+                for j, nt in enumerate(nts):
+                    index = T.reinterpret("int32x16", (vec(plane, nt, b) >> shift) & broadcast(T.uint32(ENTRIES - 1)))
+                    looked = tirx.call_llvm_pure_intrin("float32x16", VPERMPS, table, index)
+                    sums[j] = sums[j] + weight * looked
+        return sums
+
+    return Operand(prologue, body, integer=False)

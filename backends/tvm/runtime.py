@@ -38,16 +38,25 @@ LAYOUT_FEATURES = {"blocked": (), "vnni": ("avx512bw", "avx512vnni"),
 TABLE_FEATURE = "avx512vbmi"  # vpermb, for "vnni" weights with integer-valued tables
 
 
-def required_features(packed: PackedWeight) -> tuple[str, ...]:
-    """The CPU features the kernel for `packed` emits instructions of."""
+FLOAT_TABLE_FEATURES = ("avx512f",)  # "lut" with float tables: vpermps only
+
+
+def required_features(packed: PackedWeight, tables: str = "int8") -> tuple[str, ...]:
+    """The CPU features the kernel for `packed` (its "lut" tables of `tables`)
+    emits instructions of."""
+    if packed.layout == "lut" and tables == "float32":
+        return FLOAT_TABLE_FEATURES
     table = packed.layout == "vnni" and packed.integer_table is not None
     return LAYOUT_FEATURES[packed.layout] + ((TABLE_FEATURE,) if table else ())
 
 
-def supports(layout: str | PackedWeight, target: tvm.target.Target | None = None) -> bool:
+def supports(layout: str | PackedWeight, target: tvm.target.Target | None = None, *, tables: str = "int8") -> bool:
     """Whether a layout's kernel (or the kernel for one packed weight) runs on
     `target` (default: this host)."""
-    features = LAYOUT_FEATURES[layout] if isinstance(layout, str) else required_features(layout)
+    if isinstance(layout, str):
+        features = FLOAT_TABLE_FEATURES if layout == "lut" and tables == "float32" else LAYOUT_FEATURES[layout]
+    else:
+        features = required_features(layout, tables)
     return codegen.llvm_cpu_has_features(list(features), target or host_target())
 
 
@@ -71,15 +80,16 @@ class PackedLinear:
     packed weight (copied to the device once, on huge pages: `memory`)."""
 
     def __init__(self, packed: PackedWeight, m: int, *, bias: np.ndarray | None = None,
-                 schedule: KernelSchedule = KernelSchedule(), target: tvm.target.Target | None = None) -> None:
+                 schedule: KernelSchedule = KernelSchedule(), target: tvm.target.Target | None = None,
+                 tables: str = "int8") -> None:
         self.packed = packed
-        self.shape = KernelShape.of(packed, m, bias=bias is not None)
+        self.shape = KernelShape.of(packed, m, bias=bias is not None, tables=tables)
         self.schedule = schedule
         self.device = tvm.cpu()
         target = target or host_target()
-        if not supports(packed, target):
+        if not supports(packed, target, tables=tables):
             raise ValueError(f"{packed.name}: the {packed.layout} layout's kernel needs "
-                             f"{', '.join(required_features(packed))}, which {target} lacks")
+                             f"{', '.join(required_features(packed, tables))}, which {target} lacks")
         self.module = compile_kernel(self.shape, schedule, str(target))
         arrays = list(packed.arrays().values()) + ([] if bias is None else [np.asarray(bias, np.float32)])
         self._weights = device_tensors(arrays, self.device)

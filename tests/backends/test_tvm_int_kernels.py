@@ -105,6 +105,25 @@ def test_gemm_other_layouts(layout: str, scheme: str, options: dict, rows: int) 
     _check(layout, scheme, 64, k, 3, rows=rows, bias=rows != 32, **options)
 
 
+@pytest.mark.parametrize("scheme, options", [
+    ("int4_sym", {"group_size": 64}), ("int3_sym", {"group_size": 64}), ("ternary", {"group_size": 64}),
+    ("bipolar", {"group_size": 32}), ("int4", {"asymmetric": True, "group_size": 128}),
+    ("int2_sym", {"granularity": "channel", "group_size": None}),  # K = 172 pads to 192
+])
+def test_float_tables_are_exact(scheme: str, options: dict) -> None:
+    """The LUT path with float32 tables (`lut.lut_float_operand`) has no int8
+    step: it matches x . dequant(W)^T to float32 summation order."""
+    rng = np.random.default_rng(7)
+    k = 172 if options.get("granularity") == "channel" else 256
+    spec = quantize(rng.standard_normal((48, k)).astype(np.float32), scheme, **options)
+    packed = pack_weight(spec, "w", layout="lut")
+    x = rng.standard_normal((3, k)).astype(np.float32)
+    b = rng.standard_normal(48).astype(np.float32)
+    got = PackedLinear(packed, 3, bias=b, tables="float32", schedule=KernelSchedule(rows=32))(x)
+    exact = x.astype(np.float64) @ spec.dequantize().T + b
+    assert np.linalg.norm(got - exact) / np.linalg.norm(exact) < RTOL
+
+
 @pytest.mark.parametrize("scheme, multiplier", [
     ("fp4_e2m1", 2),  # values x 2 are the integers -12..12
     ("flint4", 1),

@@ -39,6 +39,7 @@ WEIGHT = np.random.default_rng(0).standard_normal((64, 128)).astype(np.float32)
     ("int4_sym", DENSE_MIN_ROWS - 1, "float", "blocked"),
     ("int4_sym", DENSE_MIN_ROWS, "float", "dense"),
     ("int2_sym", 1, "lut", "lut"),
+    ("int2_sym", 128, "lut-f32", "lut-f32"),
     ("int4_sym", 128, "vnni", "vnni"),
 ])
 def test_the_path_rule(scheme: str, m: int, choice: str, expected: str) -> None:
@@ -50,7 +51,7 @@ def test_a_device_without_the_dense_or_integer_paths_gets_blocked() -> None:
     assert kernel_path(spec, 128, "auto", paths=("blocked",)) == "blocked"
     with pytest.raises(BackendError, match=r"^the vnni kernel path does not run on this device$"):
         kernel_path(spec, 1, "vnni", paths=("blocked",))
-    with pytest.raises(BackendError, match=r"^unknown kernel 'gpu': expected one of auto, float, vnni, lut$"):
+    with pytest.raises(BackendError, match=r"^unknown kernel 'gpu': expected one of auto, float, vnni, lut, lut-f32$"):
         kernel_path(spec, 1, "gpu")
 
 
@@ -62,7 +63,7 @@ def test_tolerance_is_the_loosest_of_the_paths_used() -> None:
 
 @VNNI
 @pytest.mark.parametrize("kernel, paths", [("auto", {"vnni"}), ("float", {"dense"}), ("vnni", {"vnni"}),
-                                           ("lut", {"lut"})])
+                                           ("lut", {"lut"}), ("lut-f32", {"lut-f32"})])
 def test_minilm_prefill_on_each_path_matches_interpret(kernel: str, paths: set[str]) -> None:
     loaded = load("minilm")
     graph = quantize_weights(lower(loaded), "int4_sym", group_size=128)[0]
@@ -71,13 +72,14 @@ def test_minilm_prefill_on_each_path_matches_interpret(kernel: str, paths: set[s
     assert {layer.path for layer in runner.lowered.packed} == paths
     check = runner.check(inputs)
     assert check.ok and check.tolerance == tolerance(graph, paths), check.describe()
-    if kernel == "float":
-        assert check.max_rel_err < 1e-5  # decode-then-dense is exact up to float32 order
+    if kernel in ("float", "lut-f32"):
+        assert check.max_rel_err < 1e-5  # decode-then-dense, and float tables, are exact up to float32 order
 
 
 @VNNI
 @pytest.mark.parametrize("scheme", ["binary", "bipolar"])
-@pytest.mark.parametrize("kernel, paths", [("auto", {"vnni"}), ("float", {"blocked"}), ("lut", {"lut"})])
+@pytest.mark.parametrize("kernel, paths", [("auto", {"vnni"}), ("float", {"blocked"}), ("lut", {"lut"}),
+                                           ("lut-f32", {"lut-f32"})])
 def test_one_bit_weights_run_on_every_path(scheme: str, kernel: str, paths: set[str]) -> None:
     """1-bit weights ({0, 1}, and BitNet's {-1, +1}): one bit-plane for the LUT
     path, a 1-bit slice for VNNI, a table for the float path."""
