@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from bitsmith.cli_options import AllLayers, GroupSize, ModelOrGraphArg, Phase, Scheme, SeqLen, check_phase
-from bitsmith.run_cli import Repeat
+from bitsmith.run_cli import Repeat, Tune
 
 console = Console()
 
@@ -27,6 +27,7 @@ def compare_command(
     seq_len: SeqLen = None,
     phase: Phase = "prefill",
     repeat: Repeat = 7,
+    tune: Tune = False,
     all_layers: AllLayers = False,
     json_path: Annotated[Path | None, typer.Option("--json", help="Also save the comparison as JSON, for `bitsmith report`.")] = None,
 ) -> None:
@@ -36,7 +37,7 @@ def compare_command(
     check_phase(phase)
     with console.status(f"compiling, simulating and timing {model} ..."):
         report = compare(model, target, backend, scheme=scheme, group_size=group_size, seq_len=seq_len,
-                         phase=phase, repeat=repeat)
+                         phase=phase, repeat=repeat, tune=tune)
     report.print(console, max_rows=None if all_layers else 40)
     if json_path is not None:
         json_path.write_text(report.to_json())

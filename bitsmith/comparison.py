@@ -135,7 +135,7 @@ class ComparisonReport:
 
 def compare(model: str, target: str = "bitmod", backend: str = "cpu", *, scheme: str | None = None,
             group_size: int | None = None, seq_len: int | None = None, phase: str = "prefill",
-            repeat: int = 7) -> ComparisonReport:
+            repeat: int = 7, tune: bool = False) -> ComparisonReport:
     """Simulate `model` compiled for the accelerator `target` and measure the same
     graph on `backend` (module docstring). A saved graph whose weights are
     quantised already is used as it is."""
@@ -150,11 +150,11 @@ def compare(model: str, target: str = "bitmod", backend: str = "cpu", *, scheme:
     if not any(const.quant is not None for const in graph.constants):  # a saved compiled graph is used as it is
         graph = compile_model(graph, accel, scheme=scheme, group_size=group_size).graph
     report = simulate(graph, accel)
-    runner = GraphRunner(graph, device)
+    runner = GraphRunner(graph, device, tune=tune)
     check = runner.check(inputs)
     whole = runner.measure(inputs, repeat=repeat)
     layers = []
-    for name, timing in time_layers(graph, device, repeat=repeat).items():
+    for name, timing in time_layers(graph, device, repeat=repeat, tune=tune).items():
         cycles = _simulated_cycles(report, name)
         layers.append(LayerComparison(name, graph.producer(name).op.value, _weight_format(graph, name), cycles,
                                       cycles / report.clock_hz, timing.median_s))

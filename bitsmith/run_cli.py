@@ -7,7 +7,8 @@ target's canonical one (`compiler.compile_model`), its GEMM weights quantised to
 `--format` when one is given (groups of `--group-size` along K, or one scale per
 output channel without it, which fits any K). A saved graph is run as saved, on
 placeholder inputs. `--kernel` picks the packed GEMMs' kernel path
-(`backends/tvm/lower.py`: `kernel_path`). Outputs that differ from `interpret`
+(`backends/tvm/lower.py`: `kernel_path`); `--tune` measures each layer shape's
+rows per task first (`backends/tvm/tuning.py`, cached on disk). Outputs that differ from `interpret`
 beyond the tolerance (`graph_runtime` docstring; per kernel path) are an error, like any bad input: one line, exit 1.
 """
 
@@ -32,6 +33,9 @@ Kernel = Annotated[str, typer.Option("--kernel", help=(
     "Packed-GEMM kernel path: auto (int8 VNNI where it holds the weight, else as float), "
     "float (exact: decode-then-dense for >= 16 rows, fused below), vnni, lut (int8 tables) or lut-f32 "
     "(float32 tables, exact)."))]
+Tune = Annotated[bool, typer.Option("--tune", help=(
+    "Pick each packed layer's rows per parallel task by measuring the candidates on this CPU "
+    "(cached in $XDG_CACHE_HOME/bitsmith/tvm_tuning.json); default: a fixed task size."))]
 
 
 def run_command(
@@ -44,6 +48,7 @@ def run_command(
     phase: Phase = "prefill",
     repeat: Repeat = 7,
     kernel: Kernel = "auto",
+    tune: Tune = False,
 ) -> None:
     """Build MODEL with TVM for TARGET, check its outputs against the interpreter, and time it."""
     from bitsmith.backends.tvm.errors import BackendError
@@ -69,18 +74,25 @@ def run_command(
     if scheme is not None:
         granularity = "channel" if group_size is None else "group"
         graph = quantize_weights(graph, scheme, group_size=group_size, granularity=granularity)[0]
-    with console.status(f"building {graph.name} with TVM for {devices[loaded.kind]} ..."):
-        runner = GraphRunner(graph, devices[loaded.kind], kernel=kernel)
+    tuning = " (measuring each layer shape's task sizes)" if tune else ""
+    with console.status(f"building {graph.name} with TVM for {devices[loaded.kind]}{tuning} ..."):
+        runner = GraphRunner(graph, devices[loaded.kind], kernel=kernel, tune=tune)
     check = runner.check(inputs)
     if not check.ok:
         raise BackendError(f"{graph.name}: {check.describe()}")
     console.print(f"{graph.name} on {runner.device.name}: {len(runner.lowered.packed)} packed GEMM layers, "
-                  f"{_formats(graph)}{_paths(runner)}")
+                  f"{_formats(graph)}{_paths(runner)}{_tasks(runner) if tune else ''}")
     console.print(check.describe())
     with console.status("timing ..."):
         timing = runner.measure(inputs, repeat=repeat)
     console.print(f"latency: median {timing.median_s * 1e3:.4g} ms over {len(timing.samples_s)} repeats "
                   f"(after one warm-up; min {min(timing.samples_s) * 1e3:.4g} ms, max {max(timing.samples_s) * 1e3:.4g} ms)")
+
+
+def _tasks(runner) -> str:
+    """The tuned rows per parallel task, e.g. '; rows per task: 64 x 24, 128 x 12'."""
+    counts = Counter(layer.schedule.rows for layer in runner.lowered.packed if layer.path != "dense")
+    return "; rows per task: " + ", ".join(f"{rows} x {n}" for rows, n in sorted(counts.items())) if counts else ""
 
 
 def _paths(runner) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import tvm
 from tvm import te, tirx
 
-from bitsmith.backends.tvm.kernels import KernelShape, linear_compute
+from bitsmith.backends.tvm.kernels import KernelSchedule, KernelShape, linear_compute
 
 THREADS = 128
 GPU_PATHS = ("blocked",)  # the packed-GEMM paths `gpu_kernel` builds (`lower.kernel_path`)
@@ -26,8 +26,9 @@ def cuda_target() -> tvm.target.Target:
     return tvm.target.Target.from_device(tvm.cuda(0))
 
 
-def gpu_kernel(shape: KernelShape) -> tirx.PrimFunc:
-    """The packed kernel for `shape`, scheduled for CUDA (module docstring)."""
+def gpu_kernel(shape: KernelShape, _schedule: KernelSchedule | None = None) -> tirx.PrimFunc:
+    """The packed kernel for `shape`, scheduled for CUDA (module docstring; the
+    CPU's rows-per-task choice does not apply)."""
     sch = tvm.s_tir.Schedule(te.create_prim_func(linear_compute(shape)))
     acc, q, p = sch.get_sblock("acc"), sch.get_sblock("q"), sch.get_sblock("p")
     i, j, _ = sch.get_loops(acc)

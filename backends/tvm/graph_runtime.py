@@ -63,9 +63,10 @@ from tvm import relax
 
 from bitsmith.backends.tvm.cpu_schedule import cpu_pipeline
 from bitsmith.backends.tvm.errors import BackendError
-from bitsmith.backends.tvm.lower import CPU_PATHS, KernelBuilder, LoweredGraph, cpu_kernel, lower_graph
+from bitsmith.backends.tvm.lower import CPU_PATHS, KernelBuilder, LoweredGraph, cpu_kernel, default_schedule, lower_graph
 from bitsmith.backends.tvm.memory import device_tensors
 from bitsmith.backends.tvm.runtime import Timing, host_target
+from bitsmith.backends.tvm.tuning import tuned_schedule
 from bitsmith.ir.graph import Graph, Node, Value
 from bitsmith.ir.interpret import interpret
 from bitsmith.ir.ops import GEMM_LIKE, Op
@@ -145,9 +146,11 @@ class GraphRunner:
     """A graph built for one device, with its parameters copied there once;
     `kernel` is the packed-GEMM path choice (`lower.kernel_path`)."""
 
-    def __init__(self, graph: Graph, device_name: str = "cpu", *, kernel: str = "auto") -> None:
+    def __init__(self, graph: Graph, device_name: str = "cpu", *, kernel: str = "auto", tune: bool = False) -> None:
         self.device = device(device_name)
-        self.lowered: LoweredGraph = lower_graph(graph, self.device.kernel, choice=kernel, paths=self.device.paths)
+        schedule = tuned_schedule if tune and self.device.name == "cpu" else default_schedule
+        self.lowered: LoweredGraph = lower_graph(graph, self.device.kernel, choice=kernel, paths=self.device.paths,
+                                                 schedule=schedule)
         self.vm = relax.VirtualMachine(build_module(self.lowered.module, self.device.target), self.device.tvm_device)
         self._params = device_tensors(self.lowered.param_arrays, self.device.tvm_device)
 
@@ -207,14 +210,14 @@ def layer_graph(graph: Graph, node: Node) -> Graph:
 
 
 def time_layers(graph: Graph, device_name: str = "cpu", *, repeat: int = 7, min_repeat_ms: int = 20,
-                kernel: str = "auto") -> dict[str, Timing]:
+                kernel: str = "auto", tune: bool = False) -> dict[str, Timing]:
     """Median seconds of every GEMM-like node run alone, by node name, on
     placeholder inputs (the kernels have no data-dependent paths)."""
     out = {}
     for node in graph.nodes:
         if node.op in GEMM_LIKE:
             layer = layer_graph(graph, node)
-            runner = GraphRunner(layer, device_name, kernel=kernel)
+            runner = GraphRunner(layer, device_name, kernel=kernel, tune=tune)
             out[node.name] = runner.measure(placeholder_inputs(layer), repeat=repeat, min_repeat_ms=min_repeat_ms)
     return out
 

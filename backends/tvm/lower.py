@@ -81,7 +81,9 @@ from bitsmith.ir.graph import Constant, Graph, Node
 from bitsmith.ir.interpret import bind_inputs
 from bitsmith.ir.ops import GEMM_LIKE, Op
 
-KernelBuilder = Callable[[KernelShape], tirx.PrimFunc]
+KernelBuilder = Callable[[KernelShape, KernelSchedule], tirx.PrimFunc]
+# (the weight's matrix spec, M, packed layout) -> the layer's schedule
+Scheduler = Callable[[QuantSpec, int, str], KernelSchedule]
 OPAQUE = 8  # relax's OpPatternKind kOpaque: FuseOps leaves the scheduled kernel alone
 KERNEL_CHOICES = ("auto", "float", "vnni", "lut", "lut-f32")
 CPU_PATHS = ("blocked", "dense", "vnni", "lut", "lut-f32")
@@ -91,9 +93,14 @@ PATH_PACKING = {"blocked": ("blocked", "int8"), "dense": ("blocked", "int8"), "v
 DENSE_MIN_ROWS = 16  # activation rows from which decoding once beats decoding per row
 
 
-def cpu_kernel(shape: KernelShape) -> tirx.PrimFunc:
-    """The packed kernel for the host CPU, with the default schedule."""
-    return linear_kernel(shape, KernelSchedule())["main"]
+def cpu_kernel(shape: KernelShape, schedule: KernelSchedule = KernelSchedule()) -> tirx.PrimFunc:
+    """The packed kernel for the host CPU."""
+    return linear_kernel(shape, schedule)["main"]
+
+
+def default_schedule(_spec: QuantSpec, _m: int, _layout: str) -> KernelSchedule:
+    """Every layer's schedule without a search (`tuning.tuned_schedule` searches)."""
+    return KernelSchedule()
 
 
 def kernel_path(spec: QuantSpec, m: int, choice: str = "auto", paths: Sequence[str] = CPU_PATHS,
@@ -125,12 +132,13 @@ def _check_choice(choice: str) -> None:
 @dataclass(frozen=True)
 class PackedLayer:
     """A GEMM node lowered to a packed kernel: its weight as packed, the kernel
-    shape it was specialised on, and the path (`kernel_path`)."""
+    shape it was specialised on, the path (`kernel_path`) and its schedule."""
 
     node: str
     weight: PackedWeight
     shape: KernelShape
     path: str
+    schedule: KernelSchedule = KernelSchedule()
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,27 +160,30 @@ class LoweredGraph:
 
 
 def lower_graph(graph: Graph, kernel: KernelBuilder = cpu_kernel, *, choice: str = "auto",
-                paths: Sequence[str] = CPU_PATHS) -> LoweredGraph:
+                paths: Sequence[str] = CPU_PATHS, schedule: Scheduler = default_schedule) -> LoweredGraph:
     """`graph` as a Relax IRModule whose packed GEMMs call kernels from `kernel`,
-    on the path `kernel_path(spec, M, choice, paths)` picks per layer."""
+    on the path `kernel_path(spec, M, choice, paths)` picks per layer, scheduled
+    as `schedule` says (default: `KernelSchedule()`; `tuning.tuned_schedule`
+    searches per layer shape, cached on disk)."""
     if graph.shape_only:
         missing = next(c.name for c in graph.constants if c.shape_only)
         raise BackendError(f"graph {graph.name} is shape-only (constant %{missing} has no data): nothing to run")
     _check_choice(choice)  # also where no GEMM is packed
-    return _Lowering(graph, kernel, choice, tuple(paths)).run()
+    return _Lowering(graph, kernel, choice, tuple(paths), schedule).run()
 
 
 class _Lowering:
     """One walk over the graph, in order, emitting into one dataflow block."""
 
-    def __init__(self, graph: Graph, kernel: KernelBuilder, choice: str, paths: tuple[str, ...]) -> None:
+    def __init__(self, graph: Graph, kernel: KernelBuilder, choice: str, paths: tuple[str, ...],
+                 schedule: Scheduler) -> None:
         self.graph = graph
-        self.kernel = kernel
+        self.kernel, self.schedule = kernel, schedule
         self.choice, self.paths = choice, paths
         self.bb = relax.BlockBuilder()
         self.env: dict[str, relax.Expr] = {}
         self.params: list[tuple[relax.Var, np.ndarray]] = []
-        self.kernels: dict[tuple[str, KernelShape], relax.GlobalVar] = {}
+        self.kernels: dict[tuple[str, KernelShape, KernelSchedule], relax.GlobalVar] = {}
         self.packings: dict[tuple[str, str], PackedWeight] = {}
         self.packed_vars: dict[tuple[str, str], tuple[PackedWeight, list[relax.Var]]] = {}
         self.packed: list[PackedLayer] = []
@@ -266,14 +277,15 @@ class _Lowering:
         packed, arrays = self._packed_weight(weight, spec, layout, tables)
         bias = len(node.inputs) == 3
         shape = KernelShape.of(packed, 0 if path == "dense" else m, bias=bias and path != "dense", tables=tables)
-        self.packed.append(PackedLayer(node.name, packed, shape, path))
+        schedule = KernelSchedule() if path == "dense" else self.schedule(spec, m, layout)
+        self.packed.append(PackedLayer(node.name, packed, shape, path, schedule))
         bias_arg = [self._float_operand(node.inputs[2])] if bias else []
         if path == "dense":
             y = relax.op.matmul(x, relax.op.permute_dims(self._decoded(packed, arrays, shape)))
             return relax.op.add(y, bias_arg[0]) if bias else y
         args = [self.bb.emit(relax.op.reshape(x, (m, packed.k))), *arrays, *bias_arg]
         out_type = relax.TensorType((m, packed.n), "float32")
-        y = self.bb.emit(relax.call_tir(self._kernel("linear", shape), args, out_type))
+        y = self.bb.emit(relax.call_tir(self._kernel("linear", shape, schedule), args, out_type))
         return relax.op.reshape(y, (*lead, packed.n))
 
     def _packed_conv(self, node: Node, const: Constant) -> relax.Expr:
@@ -330,15 +342,15 @@ class _Lowering:
             self.packed_vars[name, layout] = (packed, arrays)
         return self.packed_vars[name, layout]
 
-    def _kernel(self, kind: str, shape: KernelShape) -> relax.GlobalVar:
-        """The `kind` ("linear" or "dequantize") kernel for `shape`, added to the
-        module once."""
-        if (kind, shape) not in self.kernels:
+    def _kernel(self, kind: str, shape: KernelShape, schedule: KernelSchedule = KernelSchedule()) -> relax.GlobalVar:
+        """The `kind` ("linear" or "dequantize") kernel for `shape` and `schedule`,
+        added to the module once."""
+        if (kind, shape, schedule) not in self.kernels:
             symbol = f"packed_{kind}{len(self.kernels)}"
-            func = self.kernel(shape) if kind == "linear" else dequantize_kernel(shape)
+            func = self.kernel(shape, schedule) if kind == "linear" else dequantize_kernel(shape)
             func = func.with_attrs({"global_symbol": symbol, "op_pattern": OPAQUE, "tirx.is_scheduled": True})
-            self.kernels[kind, shape] = self.bb.add_func(func, symbol)
-        return self.kernels[kind, shape]
+            self.kernels[kind, shape, schedule] = self.bb.add_func(func, symbol)
+        return self.kernels[kind, shape, schedule]
 
 
 def _tensor_type(t) -> relax.TensorType:

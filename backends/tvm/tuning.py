@@ -124,6 +124,13 @@ def tune(spec: QuantSpec, m: int = 1, *, layouts: tuple[str, ...] = LAYOUTS, rep
     return Tuned(layout, schedule, seconds, cached=False)
 
 
+def tuned_schedule(spec: QuantSpec, m: int, layout: str) -> KernelSchedule:
+    """A layer's schedule on `layout` from the search (cached), as
+    `lower.lower_graph(schedule=...)` takes it. The "lut" search times int8
+    tables; float tables ("lut-f32") take the same task size."""
+    return tune(spec, m, layouts=(layout,)).schedule
+
+
 def _read(path: Path) -> dict:
     """The cache's entries; {} when the file is missing, unreadable or not a
     JSON object (it is then rewritten by the next `_write`)."""

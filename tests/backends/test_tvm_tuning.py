@@ -76,3 +76,48 @@ def test_unwritable_cache_directory_still_returns_a_result(cache_home: Path) -> 
     (cache_home / "bitsmith").write_text("a file where the directory should be")
     result = tuning.tune(_spec(), layouts=("blocked",), repeat=2, min_repeat_ms=1)
     assert result.layout == "blocked" and not result.cached
+
+
+def _two_layer_graph():
+    from bitsmith.ir.dtypes import dtype
+    from bitsmith.ir.graph import GraphBuilder
+    from bitsmith.ir.ops import Op
+    from bitsmith.ir.types import TensorType
+    from bitsmith.passes.quantize_weights import quantize_weights
+
+    rng = np.random.default_rng(5)
+    b = GraphBuilder("two_layers")
+    x = b.input("x", TensorType((1, 128), dtype("f32")))
+    hidden = b.op(Op.LINEAR, [x, b.constant("w1", rng.standard_normal((64, 128), np.float32))])
+    out = b.op(Op.LINEAR, [hidden, b.constant("w2", rng.standard_normal((32, 64), np.float32))])
+    graph = quantize_weights(b.build([out]), "int4_sym", group_size=32)[0]
+    return graph, {"x": rng.standard_normal((1, 128), np.float32)}
+
+
+@pytest.mark.skipif(not supports("vnni"), reason="this CPU lacks AVX-512 VNNI")
+def test_tuned_lowering_takes_each_layers_schedule_from_the_search() -> None:
+    from bitsmith.backends.tvm.graph_runtime import GraphRunner
+
+    graph, inputs = _two_layer_graph()
+    entries = {tuning.tuning_key(graph.constant(name).quant, 1, ("vnni",)): {"layout": "vnni", "rows": 32,
+                                                                            "seconds": 1e-6}
+               for name in ("w1", "w2")}  # a winner the default (16 rows) is not
+    tuning.cache_path().parent.mkdir(parents=True)
+    tuning.cache_path().write_text(json.dumps(entries))
+    tuned = GraphRunner(graph, tune=True)
+    assert [(layer.path, layer.schedule) for layer in tuned.lowered.packed] == [("vnni", KernelSchedule(rows=32))] * 2
+    assert tuned.check(inputs).ok
+    assert all(layer.schedule == KernelSchedule() for layer in GraphRunner(graph).lowered.packed)
+
+
+@pytest.mark.skipif(not supports("vnni"), reason="this CPU lacks AVX-512 VNNI")
+def test_tuned_lowering_searches_and_caches_each_layer_shape() -> None:
+    from bitsmith.backends.tvm.graph_runtime import GraphRunner
+
+    graph, inputs = _two_layer_graph()
+    runner = GraphRunner(graph, tune=True)
+    entries = json.loads(tuning.cache_path().read_text())
+    assert len(entries) == 2 and all(e["layout"] == "vnni" for e in entries.values())
+    chosen = {KernelSchedule(rows=e["rows"]) for e in entries.values()}
+    assert {layer.schedule for layer in runner.lowered.packed} == chosen
+    assert runner.check(inputs).ok

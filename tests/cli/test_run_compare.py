@@ -47,9 +47,21 @@ def test_run_auto_kernel_names_its_path_and_tolerance(cli) -> None:
         assert "kernels: blocked x 3" in out and "(tolerance 1e-04)" in out
 
 
+def test_run_tune_measures_each_layer_shape_once_then_reads_the_cache(cli, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    for _ in range(2):
+        code, out, err = cli("run", "mlp", "-f", "int4_sym", "-g", "32", "--repeat", "1", "--tune")
+        assert code == 0, err
+        assert re.search(r"; rows per task: (\d+ x \d+(, )?)+\n", out), out
+    cached = (tmp_path / "bitsmith" / "tvm_tuning.json").read_text()
+    assert cached.count('"layout"') == 3  # one entry per layer shape (mlp's three differ)
+
+
 @pytest.mark.parametrize("args, pattern", [
     (["--kernel", "gpu"], r"unknown kernel 'gpu': expected one of auto, float, vnni, lut"),
-    (["-f", "binary", "-g", "32"], r"error: weight 0\.weight: 1-bit codes; the packed layout holds 2\.\.8 bits"),
+    (["-f", "olive4", "-g", "32"], r"error: weight 0\.weight: olive4 has an outlier side-table; no TVM kernel"),
+    (["-f", "int4_sym", "-g", "32", "--kernel", "lut"], r"error: weight 4\.weight: the lut layout needs N a multiple "
+                                                        r"of 16, got 10$"),
     (["-f", "int4_sym", "-g", "4"], r"group size 4 is not a multiple of 8 elements"),
     (["--target", "bitmod"], r"target bitmod is an accelerator: `bitsmith run` needs a cpu or gpu target"),
     (["--backend", "onnx"], r"unknown backend 'onnx': expected one of tvm"),
