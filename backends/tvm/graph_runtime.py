@@ -54,7 +54,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 
 import numpy as np
 import tvm
@@ -66,9 +66,10 @@ from bitsmith.backends.tvm.errors import BackendError
 from bitsmith.backends.tvm.lower import CPU_PATHS, KernelBuilder, LoweredGraph, cpu_kernel, default_schedule, lower_graph
 from bitsmith.backends.tvm.memory import device_tensors
 from bitsmith.backends.tvm.runtime import Timing, host_target
-from bitsmith.backends.tvm.tuning import tuned_schedule
+from bitsmith.backends.tvm.tuning import last_level_cache_bytes, tuned_schedule
 from bitsmith.ir.graph import Graph, Node, Value
 from bitsmith.ir.interpret import interpret
+from bitsmith.ir.stats import constant_bytes
 from bitsmith.ir.ops import GEMM_LIKE, Op
 
 DEVICES = ("cpu", "cuda")
@@ -146,9 +147,15 @@ class GraphRunner:
     """A graph built for one device, with its parameters copied there once;
     `kernel` is the packed-GEMM path choice (`lower.kernel_path`)."""
 
-    def __init__(self, graph: Graph, device_name: str = "cpu", *, kernel: str = "auto", tune: bool = False) -> None:
+    def __init__(self, graph: Graph, device_name: str = "cpu", *, kernel: str = "auto", tune: bool = False,
+                 from_memory: bool | None = None) -> None:
+        """`tune`: each packed layer's task size from the search (CPU only),
+        timed with the weights flushed from the caches when `from_memory`
+        (default: when the graph's weights exceed the last-level cache)."""
         self.device = device(device_name)
-        schedule = tuned_schedule if tune and self.device.name == "cpu" else default_schedule
+        flushed = weights_exceed_cache(graph) if from_memory is None else from_memory
+        schedule = (partial(tuned_schedule, from_memory=flushed) if tune and self.device.name == "cpu"
+                    else default_schedule)
         self.lowered: LoweredGraph = lower_graph(graph, self.device.kernel, choice=kernel, paths=self.device.paths,
                                                  schedule=schedule)
         self.vm = relax.VirtualMachine(build_module(self.lowered.module, self.device.target), self.device.tvm_device)
@@ -214,12 +221,23 @@ def time_layers(graph: Graph, device_name: str = "cpu", *, repeat: int = 7, min_
     """Median seconds of every GEMM-like node run alone, by node name, on
     placeholder inputs (the kernels have no data-dependent paths)."""
     out = {}
+    from_memory = weights_exceed_cache(graph)  # the whole model's, not one layer's
     for node in graph.nodes:
         if node.op in GEMM_LIKE:
             layer = layer_graph(graph, node)
-            runner = GraphRunner(layer, device_name, kernel=kernel, tune=tune)
+            runner = GraphRunner(layer, device_name, kernel=kernel, tune=tune, from_memory=from_memory)
             out[node.name] = runner.measure(placeholder_inputs(layer), repeat=repeat, min_repeat_ms=min_repeat_ms)
     return out
+
+
+def weights_exceed_cache(graph: Graph) -> bool:
+    """Whether the GEMM weights, which every run reads whole, outgrow this CPU's
+    last-level cache, so each run streams them from memory (an LLM's decode
+    step); embedding tables, of which a run reads a few rows, do not count."""
+    cache = last_level_cache_bytes()
+    streamed = {node.inputs[1] for node in graph.nodes if node.op in GEMM_LIKE and len(node.inputs) > 1}
+    weights = sum(constant_bytes(c) for c in graph.constants if c.name in streamed)
+    return cache is not None and weights > cache
 
 
 def build_module(module: tvm.IRModule, target: tvm.target.Target) -> tvm.runtime.Executable:

@@ -8,6 +8,12 @@ leaves a 256-row layer only 4 tasks. The candidates are few (about ten), so they
 are all measured: no cost model, no sampling (T-MAC's AutoTVM grid search,
 FACTS §3.3, at this scale).
 
+Regime. A layer is timed warm (its weights cached after the first call), or,
+`from_memory`, with the weights flushed from the caches before each call: a
+model whose GEMM weights outgrow the last-level cache streams them from DRAM
+every step, where another task size can win (`graph_runtime.GraphRunner`
+decides per model). The two regimes are separate cache entries.
+
 Paths differ in numerics: "blocked" computes with the float activations, "vnni"
 rounds them to int8 per block of 32 (~0.5% relative output error on Gaussian
 inputs) and "lut" its int8 tables (~2%). `tune(..., layouts=("blocked",))`
@@ -60,9 +66,9 @@ def cache_path() -> Path:
     return Path(base) / "bitsmith" / CACHE_NAME
 
 
-def tuning_key(spec: QuantSpec, m: int, layouts: tuple[str, ...]) -> str:
+def tuning_key(spec: QuantSpec, m: int, layouts: tuple[str, ...], from_memory: bool = False) -> str:
     """What a result depends on: shape, format, the search space (allowed paths
-    and their row tiles), host, TVM."""
+    and their row tiles), where the weights come from, host, TVM."""
     k = spec.shape[spec.axis]
     n = spec.shape[1 - spec.axis]
     wanted = {feature for layout in layouts for feature in LAYOUT_FEATURES[layout]} | {TABLE_FEATURE}
@@ -70,7 +76,7 @@ def tuning_key(spec: QuantSpec, m: int, layouts: tuple[str, ...]) -> str:
     return json.dumps({"m": m, "n": n, "k": k, "formats": list(spec.formats), "bits": spec.element_bits,
                        "granularity": spec.granularity, "group": spec.group_size,
                        "zero_points": spec.zero_points is not None, "layouts": list(layouts),
-                       "candidates": [list(ROWS[layout]) for layout in layouts],
+                       "candidates": [list(ROWS[layout]) for layout in layouts], "from_memory": from_memory,
                        "cpu": codegen.llvm_get_system_cpu(), "features": features,
                        "tvm": tvm.__version__}, sort_keys=True)
 
@@ -95,11 +101,13 @@ def candidates(spec: QuantSpec, layouts: tuple[str, ...] = LAYOUTS) -> list[tupl
 
 
 def tune(spec: QuantSpec, m: int = 1, *, layouts: tuple[str, ...] = LAYOUTS, repeat: int = 5,
-         min_repeat_ms: int = 20, cache: Path | None = None) -> Tuned:
+         min_repeat_ms: int = 20, cache: Path | None = None, from_memory: bool = False) -> Tuned:
     """The fastest candidate for `spec` at batch `m`: from the cache when this
-    key was tuned before, else measured (median of `repeat`) and cached."""
+    key was tuned before, else measured (median of `repeat`) and cached.
+    `from_memory` times each call with the weights flushed from the caches
+    (`PackedLinear.measure`): the regime of a model too big to stay cached."""
     path = cache or cache_path()
-    key = tuning_key(spec, m, layouts)
+    key = tuning_key(spec, m, layouts, from_memory)
     entries = _read(path)
     if isinstance(hit := entries.get(key), dict) and hit.get("layout") in layouts:
         try:
@@ -111,7 +119,7 @@ def tune(spec: QuantSpec, m: int = 1, *, layouts: tuple[str, ...] = LAYOUTS, rep
     for layout, packed in packings(spec, layouts).items():
         for rows in ROWS[layout]:
             layer = PackedLinear(packed, m, schedule=KernelSchedule(rows=rows))
-            seconds = layer.measure(x, repeat=repeat, min_repeat_ms=min_repeat_ms).median_s
+            seconds = layer.measure(x, repeat=repeat, min_repeat_ms=min_repeat_ms, from_memory=from_memory).median_s
             timings.append((seconds, layout, layer.schedule))
     if not timings:
         raise PackingError(f"weight of shape {list(spec.shape)}: no kernel path holds {'+'.join(spec.formats)}")
@@ -124,11 +132,24 @@ def tune(spec: QuantSpec, m: int = 1, *, layouts: tuple[str, ...] = LAYOUTS, rep
     return Tuned(layout, schedule, seconds, cached=False)
 
 
-def tuned_schedule(spec: QuantSpec, m: int, layout: str) -> KernelSchedule:
+def tuned_schedule(spec: QuantSpec, m: int, layout: str, *, from_memory: bool = False) -> KernelSchedule:
     """A layer's schedule on `layout` from the search (cached), as
-    `lower.lower_graph(schedule=...)` takes it. The "lut" search times int8
-    tables; float tables ("lut-f32") take the same task size."""
-    return tune(spec, m, layouts=(layout,)).schedule
+    `lower.lower_graph(schedule=...)` takes it (bind `from_memory` first). The
+    "lut" search times int8 tables; float tables ("lut-f32") take the same task
+    size."""
+    return tune(spec, m, layouts=(layout,), from_memory=from_memory).schedule
+
+
+def last_level_cache_bytes() -> int | None:
+    """This CPU's largest cache (Linux sysfs), or None where it cannot be read."""
+    sizes = []
+    for entry in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        text = entry.read_text().strip().upper()
+        scale = {"K": 1 << 10, "M": 1 << 20}.get(text[-1:], 1)
+        digits = text.rstrip("KM")
+        if digits.isdigit():
+            sizes.append(int(digits) * scale)
+    return max(sizes, default=None)
 
 
 def _read(path: Path) -> dict:

@@ -121,3 +121,42 @@ def test_tuned_lowering_searches_and_caches_each_layer_shape() -> None:
     chosen = {KernelSchedule(rows=e["rows"]) for e in entries.values()}
     assert {layer.schedule for layer in runner.lowered.packed} == chosen
     assert runner.check(inputs).ok
+
+
+def test_the_memory_regime_is_its_own_search() -> None:
+    """Timed with the weights flushed from the caches, a layer gets its own entry:
+    the fastest task size from DRAM is not always the fastest from cache."""
+    warm = tuning.tune(_spec(), layouts=("blocked",), repeat=2, min_repeat_ms=1)
+    cold = tuning.tune(_spec(), layouts=("blocked",), repeat=2, min_repeat_ms=1, from_memory=True)
+    assert not cold.cached and cold.seconds > 0
+    keys = [json.loads(key) for key in json.loads(tuning.cache_path().read_text())]
+    assert sorted(key["from_memory"] for key in keys) == [False, True]
+    assert tuning.tune(_spec(), layouts=("blocked",), from_memory=True).cached
+    assert tuning.tune(_spec(), layouts=("blocked",)).schedule == warm.schedule
+
+
+def test_last_level_cache_is_read_from_sysfs() -> None:
+    size = tuning.last_level_cache_bytes()
+    assert size is None or size >= 1 << 20  # a last-level cache is megabytes
+
+
+@pytest.mark.skipif(not supports("vnni"), reason="this CPU lacks AVX-512 VNNI")
+def test_a_model_larger_than_the_cache_is_tuned_from_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bitsmith.backends.tvm import graph_runtime
+
+    graph, inputs = _two_layer_graph()
+    weight_bytes = sum(graph.constant(n).type.numel * graph.constant(n).quant.bits_per_weight() / 8
+                       for n in ("w1", "w2"))
+    monkeypatch.setattr(graph_runtime, "last_level_cache_bytes", lambda: int(weight_bytes) - 1)
+    assert graph_runtime.weights_exceed_cache(graph)
+    entries = {tuning.tuning_key(graph.constant(name).quant, 1, ("vnni",), from_memory=True):
+               {"layout": "vnni", "rows": 32, "seconds": 1e-6} for name in ("w1", "w2")}
+    tuning.cache_path().parent.mkdir(parents=True)
+    tuning.cache_path().write_text(json.dumps(entries))
+    runner = graph_runtime.GraphRunner(graph, tune=True)
+    assert {layer.schedule for layer in runner.lowered.packed} == {KernelSchedule(rows=32)}
+    assert len(json.loads(tuning.cache_path().read_text())) == 2  # read, nothing measured
+    monkeypatch.setattr(graph_runtime, "last_level_cache_bytes", lambda: int(weight_bytes) + 1)
+    assert not graph_runtime.weights_exceed_cache(graph)
+    monkeypatch.setattr(graph_runtime, "last_level_cache_bytes", lambda: None)
+    assert not graph_runtime.weights_exceed_cache(graph)
