@@ -50,7 +50,8 @@ states (`graph_runtime`). "float" keeps float activations ("dense" and
 chosen automatically: on this ISA it is slower than VNNI at 4 bits and about
 equal at 2 (`tuning` docstring), with coarser numerics. "lut-f32" reads the same
 bit-planes with float32 tables (`lut.lut_float_operand`): exact like "float",
-about 3x slower than int8 tables, 4x faster than "blocked" at W3.
+about 2x slower than int8 tables and 1.3-2.5x faster than "blocked" (GEMV,
+W4 and W3).
 
 Refused, each as one line naming the node: a quantised weight the packed layout
 cannot hold (`PackingError`: outlier side-tables, a group size
