@@ -328,7 +328,7 @@ def main() -> None:
     bandwidth = max(bandwidth_before.all_core, bandwidth_after.all_core)
 
     fp32, int8 = baselines
-    table = Table(title=f"GEMV {N}x{K} batch 1, {os.cpu_count()} cores, {os.environ["TVM_NUM_THREADS"]} TVM threads, target {host_target()}, load average "
+    table = Table(title=f"GEMV {N}x{K} batch 1, {os.cpu_count()} cores, {os.environ['TVM_NUM_THREADS']} TVM threads, target {host_target()}, load average "
                         f"{load_before[0]:.2f} at the start; "
                         f"all-core streaming read {bandwidth / 1e9:.1f} GB/s "
                         f"(best of {bandwidth_before.all_core / 1e9:.1f} before, "
