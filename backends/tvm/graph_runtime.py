@@ -153,9 +153,10 @@ class GraphRunner:
         timed with the weights flushed from the caches when `from_memory`
         (default: when the graph's weights exceed the last-level cache)."""
         self.device = device(device_name)
-        flushed = weights_exceed_cache(graph) if from_memory is None else from_memory
-        schedule = (partial(tuned_schedule, from_memory=flushed) if tune and self.device.name == "cpu"
-                    else default_schedule)
+        schedule = default_schedule
+        if tune and self.device.name == "cpu":
+            flushed = weights_exceed_cache(graph) if from_memory is None else from_memory
+            schedule = partial(tuned_schedule, from_memory=flushed)
         self.lowered: LoweredGraph = lower_graph(graph, self.device.kernel, choice=kernel, paths=self.device.paths,
                                                  schedule=schedule)
         self.vm = relax.VirtualMachine(build_module(self.lowered.module, self.device.target), self.device.tvm_device)
@@ -221,7 +222,7 @@ def time_layers(graph: Graph, device_name: str = "cpu", *, repeat: int = 7, min_
     """Median seconds of every GEMM-like node run alone, by node name, on
     placeholder inputs (the kernels have no data-dependent paths)."""
     out = {}
-    from_memory = weights_exceed_cache(graph)  # the whole model's, not one layer's
+    from_memory = tune and weights_exceed_cache(graph)  # the whole model's, not one layer's
     for node in graph.nodes:
         if node.op in GEMM_LIKE:
             layer = layer_graph(graph, node)

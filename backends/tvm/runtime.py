@@ -41,22 +41,22 @@ TABLE_FEATURE = "avx512vbmi"  # vpermb, for "vnni" weights with integer-valued t
 FLOAT_TABLE_FEATURES = ("avx512f",)  # "lut" with float tables: vpermps only
 
 
+def layout_features(layout: str, tables: str = "int8") -> tuple[str, ...]:
+    """The CPU features a layout's kernel needs (for "lut", with `tables` entries)."""
+    return FLOAT_TABLE_FEATURES if layout == "lut" and tables == "float32" else LAYOUT_FEATURES[layout]
+
+
 def required_features(packed: PackedWeight, tables: str = "int8") -> tuple[str, ...]:
     """The CPU features the kernel for `packed` (its "lut" tables of `tables`)
     emits instructions of."""
-    if packed.layout == "lut" and tables == "float32":
-        return FLOAT_TABLE_FEATURES
     table = packed.layout == "vnni" and packed.integer_table is not None
-    return LAYOUT_FEATURES[packed.layout] + ((TABLE_FEATURE,) if table else ())
+    return layout_features(packed.layout, tables) + ((TABLE_FEATURE,) if table else ())
 
 
 def supports(layout: str | PackedWeight, target: tvm.target.Target | None = None, *, tables: str = "int8") -> bool:
     """Whether a layout's kernel (or the kernel for one packed weight) runs on
     `target` (default: this host)."""
-    if isinstance(layout, str):
-        features = FLOAT_TABLE_FEATURES if layout == "lut" and tables == "float32" else LAYOUT_FEATURES[layout]
-    else:
-        features = required_features(layout, tables)
+    features = layout_features(layout, tables) if isinstance(layout, str) else required_features(layout, tables)
     return codegen.llvm_cpu_has_features(list(features), target or host_target())
 
 
@@ -111,12 +111,9 @@ class PackedLinear:
         `from_memory` flushes the weights (every argument but x) out of the CPU
         caches before each call, as a decode step that streams a model larger
         than the last-level cache finds them; each timing is then one call."""
-        if from_memory:
-            evaluator = self.module.time_evaluator("main", self.device, number=1, repeat=repeat,
-                                                   f_preproc="cache_flush_cpu_non_first_arg")
-        else:
-            evaluator = self.module.time_evaluator("main", self.device, number=1, repeat=repeat,
-                                                   min_repeat_ms=min_repeat_ms)
+        regime = (dict(f_preproc="cache_flush_cpu_non_first_arg") if from_memory
+                  else dict(min_repeat_ms=min_repeat_ms))
+        evaluator = self.module.time_evaluator("main", self.device, number=1, repeat=repeat, **regime)
         samples = tuple(evaluator(*self._args(x)).results)
         return Timing(statistics.median(samples), samples)
 

@@ -30,6 +30,7 @@ that cannot be written only loses the caching.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -140,6 +141,7 @@ def tuned_schedule(spec: QuantSpec, m: int, layout: str, *, from_memory: bool = 
     return tune(spec, m, layouts=(layout,), from_memory=from_memory).schedule
 
 
+@functools.cache
 def last_level_cache_bytes() -> int | None:
     """This CPU's largest cache (Linux sysfs), or None where it cannot be read."""
     sizes = []
